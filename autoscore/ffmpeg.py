@@ -1,0 +1,293 @@
+"""The one place that starts ffmpeg.
+
+Commands are built as argument lists by pure functions, logged with ``shlex.join`` (so
+``--debug`` shows exactly what ran) and executed here with stderr captured to a file:
+a pipe would deadlock once ffmpeg writes more than the OS buffer while we are busy
+feeding its stdin. Failures become ``FFmpegError`` carrying ffmpeg's own last words.
+
+The binary is the one on PATH when there is one (a user's own build may have more
+codecs), otherwise the static build that the ``imageio-ffmpeg`` wheel ships, so a
+pip install is all a fresh machine needs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import os
+import shlex
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+
+from .errors import FFmpegError
+from .models import Audio
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "AUDIO_FORMATS",
+    "AudioFormat",
+    "decode_audio",
+    "decode_bytes",
+    "encode_audio",
+    "ffmpeg_exe",
+    "ffprobe_exe",
+    "iter_decode",
+    "run",
+]
+
+
+@dataclass(frozen=True)
+class AudioFormat:
+    """How to write one of the seven formats the generator API speaks."""
+
+    name: str
+    muxer: str
+    codec: str
+    codec_args: tuple[str, ...] = ()
+
+
+AUDIO_FORMATS: dict[str, AudioFormat] = {
+    "mp3": AudioFormat("mp3", "mp3", "libmp3lame", ("-b:a", "192k")),
+    "wav": AudioFormat("wav", "wav", "pcm_s16le"),
+    "flac": AudioFormat("flac", "flac", "flac"),
+    "ogg": AudioFormat("ogg", "ogg", "libvorbis", ("-q:a", "6")),
+    "opus": AudioFormat("opus", "opus", "libopus", ("-b:a", "160k")),
+    "m4a": AudioFormat("m4a", "ipod", "aac", ("-b:a", "192k", "-movflags", "+faststart")),
+    "aac": AudioFormat("aac", "adts", "aac", ("-b:a", "192k")),
+}
+
+
+@functools.cache
+def ffmpeg_exe() -> str:
+    """PATH first (``AUTOSCORE_FFMPEG`` overrides both), then imageio-ffmpeg's binary."""
+    override = os.environ.get("AUTOSCORE_FFMPEG")
+    if override:
+        return override
+    found = shutil.which("ffmpeg")
+    if found:
+        return found
+    try:
+        import imageio_ffmpeg
+
+        return str(imageio_ffmpeg.get_ffmpeg_exe())
+    except Exception as exc:  # the wheel lacks a binary for this platform
+        raise FFmpegError(
+            "No ffmpeg found: install one on PATH or reinstall autoscore so that "
+            f"imageio-ffmpeg brings its own ({exc})."
+        ) from exc
+
+
+@functools.cache
+def ffprobe_exe() -> str | None:
+    """ffprobe beside the ffmpeg in use or on PATH; None means probe falls back."""
+    if os.environ.get("AUTOSCORE_NO_FFPROBE"):
+        return None
+    beside = Path(ffmpeg_exe()).with_name("ffprobe")
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which("ffprobe")
+
+
+def _last_lines(text: str, n: int = 3) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return " | ".join(lines[-n:]) if lines else "no message"
+
+
+def run(args: Sequence[str], *, what: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    """Run ``ffmpeg ARGS`` to completion; ``what`` names the job for error messages."""
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", *args] if input is None else [
+        ffmpeg_exe(), "-hide_banner", *args]
+    log.debug("ffmpeg: %s", shlex.join(cmd))
+    try:
+        proc = subprocess.run(cmd, input=input, capture_output=True, check=False)
+    except OSError as exc:
+        raise FFmpegError(f"Could not start ffmpeg to {what}: {exc}.") from exc
+    if proc.returncode != 0:
+        err = proc.stderr.decode("utf-8", "replace")
+        raise FFmpegError(f"ffmpeg failed to {what}: {_last_lines(err)}")
+    return proc
+
+
+def decode_args(
+    source: str | Path,
+    rate: int,
+    channels: int,
+    *,
+    stream: int | None = None,
+    start: float | None = None,
+    duration: float | None = None,
+) -> list[str]:
+    """Arguments that decode one audio stream of ``source`` to raw f32le on stdout."""
+    args: list[str] = ["-loglevel", "error"]
+    if start:
+        args += ["-ss", f"{start:.6f}"]
+    args += ["-i", str(source)]
+    if duration is not None:
+        args += ["-t", f"{duration:.6f}"]
+    args += ["-map", f"0:{stream}" if stream is not None else "0:a:0", "-vn", "-sn", "-dn"]
+    args += ["-ac", str(channels), "-ar", str(rate), "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1"]
+    return args
+
+
+def decode_audio(
+    source: str | Path,
+    rate: int,
+    channels: int = 2,
+    *,
+    stream: int | None = None,
+    start: float | None = None,
+    duration: float | None = None,
+) -> Audio:
+    """Decode a whole audio stream into memory. For long inputs use ``iter_decode``."""
+    proc = run(
+        decode_args(source, rate, channels, stream=stream, start=start, duration=duration),
+        what=f"decode the audio of {Path(source).name}",
+    )
+    data = np.frombuffer(proc.stdout, dtype="<f4")
+    data = data[: len(data) - len(data) % channels]
+    return Audio(data.reshape(-1, channels).copy(), rate)
+
+
+def iter_decode(
+    source: str | Path,
+    rate: int,
+    channels: int = 2,
+    *,
+    block_frames: int = 1 << 18,
+    stream: int | None = None,
+) -> Iterator[np.ndarray]:
+    """Decode in blocks of ``block_frames`` so memory stays flat on hour-long inputs."""
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", *decode_args(source, rate, channels, stream=stream)]
+    log.debug("ffmpeg: %s", shlex.join(cmd))
+    bytes_per_block = block_frames * channels * 4
+    with tempfile.TemporaryFile() as errf:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errf)
+        assert proc.stdout is not None
+        try:
+            while True:
+                buf = _read_exactly(proc.stdout, bytes_per_block)
+                if not buf:
+                    break
+                usable = len(buf) - len(buf) % (channels * 4)
+                yield np.frombuffer(buf[:usable], dtype="<f4").reshape(-1, channels)
+        finally:
+            proc.stdout.close()
+            code = proc.wait()
+        if code != 0:
+            errf.seek(0)
+            err = errf.read().decode("utf-8", "replace")
+            raise FFmpegError(f"ffmpeg failed to decode {Path(source).name}: {_last_lines(err)}")
+
+
+def _read_exactly(stream: IO[bytes], n: int) -> bytes:
+    parts: list[bytes] = []
+    got = 0
+    while got < n:
+        piece = stream.read(n - got)
+        if not piece:
+            break
+        parts.append(piece)
+        got += len(piece)
+    return b"".join(parts)
+
+
+def encode_args(path: str | Path, fmt: str, rate: int, channels: int) -> list[str]:
+    """Arguments that read raw f32le on stdin and write ``path`` in audio format ``fmt``."""
+    spec = AUDIO_FORMATS[fmt]
+    return [
+        "-loglevel", "error", "-y",
+        "-f", "f32le", "-ar", str(rate), "-ac", str(channels), "-i", "pipe:0",
+        "-c:a", spec.codec, *spec.codec_args, "-f", spec.muxer, str(path),
+    ]
+
+
+def encode_audio(audio: Audio, path: str | Path, fmt: str) -> None:
+    """Write ``audio`` to ``path`` in one of the seven formats (caller handles atomicity)."""
+    samples = audio.samples
+    if fmt == "opus" and audio.rate not in (8000, 12000, 16000, 24000, 48000):
+        from scipy.signal import resample_poly
+
+        g = np.gcd(48000, audio.rate)
+        samples = resample_poly(samples, 48000 // g, audio.rate // g, axis=0).astype(np.float32)
+        audio = Audio(samples, 48000)
+    data = np.ascontiguousarray(np.clip(audio.samples, -1.0, 1.0), dtype="<f4").tobytes()
+    run(encode_args(path, fmt, audio.rate, audio.channels), what=f"write {Path(path).name}", input=data)
+
+
+def encode_bytes(audio: Audio, fmt: str) -> bytes:
+    """``audio`` encoded in ``fmt``, in memory (the emulator serves these)."""
+    with tempfile.TemporaryDirectory(prefix="autoscore-") as tmp:
+        out = Path(tmp) / f"audio.{fmt}"
+        encode_audio(audio, out, fmt)
+        return out.read_bytes()
+
+
+def decode_bytes(data: bytes, rate: int, channels: int = 2, *, suffix: str = "") -> Audio:
+    """Decode an encoded file held in memory (e.g. a download).
+
+    Goes through a temporary file rather than a pipe because MP4/M4A put their index at
+    the end unless written with faststart, and ffmpeg cannot seek a pipe to find it.
+    """
+    with tempfile.TemporaryDirectory(prefix="autoscore-") as tmp:
+        src = Path(tmp) / f"input{suffix}"
+        src.write_bytes(data)
+        return decode_audio(src, rate, channels)
+
+
+@contextlib.contextmanager
+def stderr_file() -> Iterator[IO[bytes]]:
+    with tempfile.TemporaryFile() as f:
+        yield f
+
+
+class Writer:
+    """A running ffmpeg that consumes f32le blocks on stdin (used by render and stems).
+
+    ``write`` blocks; ``close`` waits and raises ``FFmpegError`` with ffmpeg's last
+    lines if it failed, so a caller never renames a broken output into place.
+    """
+
+    def __init__(self, args: Sequence[str], *, what: str) -> None:
+        self.what = what
+        self.cmd = [ffmpeg_exe(), "-hide_banner", *args]
+        log.debug("ffmpeg: %s", shlex.join(self.cmd))
+        self._err = tempfile.TemporaryFile()
+        try:
+            self.proc = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stderr=self._err)
+        except OSError as exc:
+            self._err.close()
+            raise FFmpegError(f"Could not start ffmpeg to {what}: {exc}.") from exc
+
+    def write(self, block: np.ndarray) -> None:
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(np.ascontiguousarray(block, dtype="<f4").tobytes())
+        except BrokenPipeError:
+            self.close()  # raises with ffmpeg's reason
+            raise FFmpegError(f"ffmpeg stopped early while trying to {self.what}.") from None
+
+    def close(self) -> None:
+        if self.proc.stdin and not self.proc.stdin.closed:
+            with contextlib.suppress(BrokenPipeError):
+                self.proc.stdin.close()
+        code = self.proc.wait()
+        self._err.seek(0)
+        err = self._err.read().decode("utf-8", "replace")
+        self._err.close()
+        if code != 0:
+            raise FFmpegError(f"ffmpeg failed to {self.what}: {_last_lines(err)}")
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self.proc.kill()
+            self.proc.wait()
+            self._err.close()

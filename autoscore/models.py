@@ -1,0 +1,176 @@
+"""The plain values that flow between pipeline stages.
+
+Stages hand each other these frozen dataclasses and nothing else, so every stage in the
+middle of the pipeline (notes, prompts, plan, assemble, duck, mix) can be exercised in a
+test with values typed in by hand, without ffmpeg, disk or network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "MIX_RATE",
+    "Audio",
+    "AudioStream",
+    "Chapter",
+    "Chunk",
+    "MediaInfo",
+    "Note",
+    "Section",
+    "VideoStream",
+]
+
+
+MIX_RATE = 48000
+"""Rate of the mix and of everything after generation: what AAC and Opus want for video."""
+
+
+@dataclass(frozen=True, eq=False)
+class Audio:
+    """PCM in memory: float32 samples shaped (frames, channels), full scale at 1.0.
+
+    One layout everywhere (interleaved frames, float32) so that stages never guess and
+    ffmpeg can read or write it as ``f32le`` without a copy.
+    """
+
+    samples: np.ndarray
+    rate: int
+
+    def __post_init__(self) -> None:
+        s = self.samples
+        if s.ndim != 2:
+            raise ValueError(f"Audio samples must be 2-D (frames, channels), got {s.shape}")
+        if s.dtype != np.float32:
+            object.__setattr__(self, "samples", s.astype(np.float32))
+
+    @property
+    def frames(self) -> int:
+        return int(self.samples.shape[0])
+
+    @property
+    def channels(self) -> int:
+        return int(self.samples.shape[1])
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.rate
+
+    @classmethod
+    def silence(cls, seconds: float, rate: int, channels: int = 2) -> Audio:
+        return cls(np.zeros((round(seconds * rate), channels), np.float32), rate)
+
+
+@dataclass(frozen=True)
+class VideoStream:
+    index: int
+    codec: str
+    width: int
+    height: int
+    fps: float | None
+    """Average frame rate; None for still images or when the container does not say."""
+
+
+@dataclass(frozen=True)
+class AudioStream:
+    index: int
+    codec: str
+    sample_rate: int
+    channels: int
+
+
+@dataclass(frozen=True)
+class Chapter:
+    start: float
+    end: float
+    title: str
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What probing learned; identical whether ffprobe or the ffmpeg fallback found it."""
+
+    path: Path
+    duration: float
+    format_name: str
+    video: VideoStream | None
+    audio: AudioStream | None
+    chapters: tuple[Chapter, ...] = ()
+    extra_streams: int = 0
+    """Streams other than the first video and first audio (subtitles, data, more audio)."""
+
+    @property
+    def is_audio_only(self) -> bool:
+        return self.video is None
+
+    @property
+    def frame_duration(self) -> float:
+        """One video frame in seconds: the tolerance for 'same duration'."""
+        if self.video is None or not self.video.fps:
+            return 0.05
+        return 1.0 / self.video.fps
+
+
+@dataclass(frozen=True)
+class Note:
+    """One scene note: from ``start`` (to ``end`` when the notes gave a range)."""
+
+    start: float
+    text: str
+    end: float | None = None
+    modifiers: tuple[tuple[str, str], ...] = ()
+    """Inline ``[key: value]`` or ``[no drums]`` modifiers, in the order written."""
+    source: str = ""
+    """Where it came from (``notes.txt:3``) so warnings can point at the line."""
+
+
+@dataclass(frozen=True)
+class Section:
+    """A stretch of the video that gets one prompt."""
+
+    index: int
+    start: float
+    end: float
+    text: str
+    prompt: str
+    negative_prompt: str
+    arc: str
+    """Place in the arc: opening, build, peak, ending (or a single 'whole')."""
+    energy: float = 0.5
+    """0 (still) to 1 (flat out); the procedural composer reads it, prompts mention it."""
+    modifiers: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One generation request in a plan, placed on the output timeline.
+
+    ``start`` is where its first sample lands on the timeline; it covers
+    ``[start, start + duration)``. Neighbours overlap by ``overlap_before`` /
+    ``overlap_after`` seconds, which assemble uses for the crossfade.
+    """
+
+    index: int
+    start: float
+    duration: int
+    """Whole seconds, 1..120, as sent to the generator."""
+    prompt: str
+    negative_prompt: str
+    section_index: int
+    overlap_before: float = 0.0
+    overlap_after: float = 0.0
+    is_first: bool = False
+    is_last: bool = False
+    seed: int = 0
+    """Variation index: distinct chunks of one job never share cached audio."""
+
+    @property
+    def end(self) -> float:
+        return self.start + self.duration
