@@ -1,0 +1,5 @@
+"""``python -m autoscore`` is the ``autoscore`` command."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,387 @@
+"""The ``autoscore`` command: thin click commands over the Python API.
+
+The library raises ``AutoscoreError``; this module turns it into one ``Error: ...`` line
+and the error's exit code (2 usage, 1 runtime), with the traceback only under
+``--debug``. Commands fill options and call one function each; no logic lives here
+that a script using the API would miss.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .backends import BACKENDS
+from .backends.base import FORMATS
+from .errors import AutoscoreError, OptionError, register_secret
+
+log = logging.getLogger("autoscore")
+
+_state = {"debug": False}
+
+OUTPUT_FORMATS = ("mp4", "mov", "mkv", "webm", *FORMATS)
+
+
+# -- presentation ---------------------------------------------------------------------
+
+
+class ConsoleReporter:
+    """Progress for a person: rich bars on a terminal, plain lines elsewhere, nothing with -q."""
+
+    def __init__(self, quiet: bool = False, verbose: bool = False) -> None:
+        self.quiet = quiet
+        self.verbose = verbose
+        self.tty = sys.stderr.isatty()
+        self._progress: Any = None
+        self._task: Any = None
+        self._states: dict[int, str] = {}
+
+    def _echo(self, text: str) -> None:
+        if not self.quiet:
+            click.echo(text, err=True)
+
+    def stage(self, name: str) -> None:
+        if name != "generate":
+            self._stop_bar()
+        if self.verbose or (not self.tty and name in ("generate", "mix")):
+            self._echo(f"[{name}]")
+
+    def chunk(self, index: int, total: int, state: str) -> None:
+        self._states[index] = state
+        done = sum(1 for s in self._states.values() if s in ("done", "cached"))
+        busy = sum(1 for s in self._states.values() if s == "generating")
+        if self.quiet:
+            return
+        if self.tty:
+            if self._progress is None:
+                from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+                self._progress = Progress(
+                    TextColumn("music"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.description}"), TimeElapsedColumn(), transient=True,
+                    console=_stderr_console(),
+                )
+                self._progress.start()
+                self._task = self._progress.add_task("", total=total)
+            queued = total - done - busy
+            self._progress.update(self._task, completed=done,
+                                  description=f"{busy} generating, {queued} queued")
+            if done == total:
+                self._stop_bar()
+        elif state in ("done", "cached", "failed") or self.verbose:
+            self._echo(f"chunk {index + 1}/{total}: {state}")
+
+    def warn(self, message: str) -> None:
+        self._stop_bar()
+        click.echo(f"Warning: {message}", err=True)
+
+    def _stop_bar(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+
+def _stderr_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _setup_logging(verbose: bool, debug: bool) -> None:
+    level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("autoscore").setLevel(level)
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _api_key(option: str | None) -> str | None:
+    key = option or os.environ.get("WAVESPEED_API_KEY") or None
+    register_secret(key)
+    return key
+
+
+def _money(x: float) -> str:
+    return f"${x:.4f}"
+
+
+# -- the group ------------------------------------------------------------------------
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="autoscore")
+@click.option("--debug", is_flag=True, help="Show tracebacks and every ffmpeg command.")
+@click.option("-v", "--verbose", is_flag=True, help="Say more about each stage.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only errors and the result.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, verbose: bool, quiet: bool) -> None:
+    """Score videos and podcasts with music that fits, mixed under the voice."""
+    _state["debug"] = debug
+    _setup_logging(verbose, debug)
+    ctx.obj = {"verbose": verbose or debug, "quiet": quiet}
+
+
+# Options shared by score, plan and batch, declared once.
+def _job_options(f: Any) -> Any:
+    decorators = [
+        click.option("--preset", "-p", metavar="NAME|FILE", help="Style preset (see 'autoscore presets list')."),
+        click.option("--notes", "-n", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Scene notes: timestamped text, SRT, WebVTT or JSON."),
+        click.option("--backend", "-b", type=click.Choice(BACKENDS), default="auto", show_default=True,
+                     help="auto = wavespeed when WAVESPEED_API_KEY is set, else procedural."),
+        click.option("--prompt", help="Replace the preset's style prompt."),
+        click.option("--negative", help="Add to the preset's negative prompt."),
+        click.option("--join", type=click.Choice(["crossfade", "outpaint"]), default="crossfade",
+                     show_default=True, help="How chunks past 120 s are joined."),
+        click.option("--api-key", envvar=None, help="WaveSpeed key (default: $WAVESPEED_API_KEY)."),
+        click.option("--api-base", envvar="WAVESPEED_BASE_URL", metavar="URL",
+                     help="WaveSpeed base URL, e.g. an 'autoscore emulator'."),
+    ]
+    for d in reversed(decorators):
+        f = d(f)
+    return f
+
+
+def _mix_overrides(f: Any) -> Any:
+    decorators = [
+        click.option("--duck-db", type=float, help="How far music dips under speech (dB, preset's mix.duck_depth_db)."),
+        click.option("--duck-on", type=click.Choice(["speech", "loud"]), help="Duck under speech or any loud sound."),
+        click.option("--music-level", type=float, help="Music level relative to the dialogue (LU)."),
+        click.option("--loudness", type=float, help="Target loudness of the mix (LUFS)."),
+        click.option("--crossfade", type=float, help="Overlap between generated chunks (s)."),
+    ]
+    for d in reversed(decorators):
+        f = d(f)
+    return f
+
+
+_OVERRIDE_KEYS = {
+    "duck_db": "mix.duck_depth_db",
+    "duck_on": "mix.duck_on",
+    "music_level": "mix.music_level_db",
+    "loudness": "mix.target_lufs",
+    "crossfade": "mix.crossfade",
+}
+
+
+def _resolved_preset(ctx: click.Context, name: str | None) -> Any:
+    """The preset with the options the user actually typed laid over it."""
+    from .presets import load_preset, override
+
+    preset = load_preset(name)
+    changes = {
+        key: ctx.params[param]
+        for param, key in _OVERRIDE_KEYS.items()
+        if ctx.params.get(param) is not None
+        and ctx.get_parameter_source(param) is not click.core.ParameterSource.DEFAULT
+    }
+    return override(preset, changes) if changes else preset
+
+
+@cli.command()
+@click.argument("input", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Default: INPUT_STEM.scored.EXT beside it.")
+@click.option("-f", "--format", "fmt", type=click.Choice(OUTPUT_FORMATS), help="Output container or audio format.")
+@_job_options
+@_mix_overrides
+@click.option("--dry-run", is_flag=True, help="Print the plan and its cost; generate nothing.")
+@click.option("--max-cost", type=click.FloatRange(min=0), help="Refuse a plan costing more dollars than this.")
+@click.option("--fallback", type=click.Choice(["procedural"]), help="If the remote backend fails, compose offline.")
+@click.option("--concurrency", type=click.IntRange(1, 32), help="Requests in flight at once.")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), help="Where generated music is kept.")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the music cache.")
+@click.option("--stems", type=click.Path(file_okay=False, path_type=Path), help="Also write WAV stems here.")
+@click.option("--music-track", is_flag=True, help="Add the ducked music as a second audio track.")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), help="Draw the mix to this PNG.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_context
+def score(ctx: click.Context, input: Path, output: Path | None, fmt: str | None, as_json: bool,
+          **opts: Any) -> None:
+    """Score INPUT (video or audio) and write the scored file."""
+    from .pipeline import score as run_score
+
+    reporter = ConsoleReporter(quiet=ctx.obj["quiet"] or as_json, verbose=ctx.obj["verbose"])
+    preset = _resolved_preset(ctx, opts["preset"])
+    result = run_score(
+        input, output, preset=preset, notes=opts["notes"], backend=opts["backend"], format=fmt,
+        api_key=_api_key(opts["api_key"]), api_base=opts["api_base"], concurrency=opts["concurrency"],
+        cache_dir=opts["cache_dir"], use_cache=not opts["no_cache"], prompt=opts["prompt"],
+        negative=opts["negative"], join=opts["join"], max_cost=opts["max_cost"], dry_run=opts["dry_run"],
+        fallback=opts["fallback"], stems=opts["stems"], music_track=opts["music_track"],
+        report=opts["report"], reporter=reporter,
+    )
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    if result.dry_run:
+        from .plan import format_plan
+
+        click.echo(format_plan(result.plan))
+        return
+    _print_result(result)
+
+
+def _print_result(result: Any) -> None:
+    why = "" if result.backend != "procedural" or result.fallback_used else " (embedded composer)"
+    click.echo(f"Backend: {result.backend}{why}")
+    click.echo(
+        f"Wrote {result.output} ({result.duration:.1f} s, {len(result.sections)} section(s), "
+        f"{result.requests} request(s), {result.cache_hits} from cache, cost {_money(result.cost)}) "
+        f"in {result.timings.get('total', 0):.1f} s"
+    )
+    if result.mix is not None and result.mix.integrated_lufs is not None:
+        click.echo(f"Loudness {result.mix.integrated_lufs:.1f} LUFS, true peak {result.mix.true_peak_dbtp:.1f} dBTP")
+    if result.stems:
+        click.echo(f"Stems in {result.stems}")
+    if result.report:
+        click.echo(f"Report {result.report}")
+
+
+@cli.command()
+@click.argument("input", type=click.Path(path_type=Path))
+@_job_options
+@_mix_overrides
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.pass_context
+def plan(ctx: click.Context, input: Path, as_json: bool, **opts: Any) -> None:
+    """Show sections, prompts, chunk requests and cost for INPUT, without generating."""
+    from .pipeline import plan_job
+    from .plan import format_plan, plan_to_dict
+
+    job = plan_job(
+        input, preset=_resolved_preset(ctx, opts["preset"]), notes=opts["notes"], backend=opts["backend"],
+        api_key=_api_key(opts["api_key"]), prompt=opts["prompt"], negative=opts["negative"], join=opts["join"],
+    )
+    for w in job.warnings:
+        click.echo(f"Warning: {w}", err=True)
+    if as_json:
+        data = plan_to_dict(job.plan)
+        data["notes"] = job.notes_source
+        data["preset"] = job.preset.name
+        click.echo(json.dumps(data, indent=2))
+        return
+    click.echo(f"{job.info.path.name}: {job.info.duration:.2f} s, preset {job.preset.name}, "
+               f"backend {job.backend_name}" + (f", notes {job.notes_source}" if job.notes_source else ""))
+    click.echo("Sections:")
+    for s in job.sections:
+        click.echo(f"  {s.start:7.2f}-{s.end:7.2f}  {s.arc:<8} {s.prompt}")
+    click.echo(format_plan(job.plan))
+
+
+@cli.command()
+@click.argument("prompt")
+@click.option("-d", "--duration", type=click.FloatRange(min=1, max=3600), default=30.0, show_default=True,
+              help="Seconds of music (past 120 s it is made in chunks and joined).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Default: music.<format>.")
+@click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), help="Default: from the output's extension.")
+@click.option("--negative", default="", help="What to avoid.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Another seed, another piece (procedural).")
+@click.option("--steps", type=click.IntRange(1, 100), default=8, show_default=True)
+@click.option("--guidance", type=click.FloatRange(0, 25), default=1.0, show_default=True)
+@click.option("--backend", "-b", type=click.Choice(BACKENDS), default="auto", show_default=True)
+@click.option("--api-key", help="WaveSpeed key (default: $WAVESPEED_API_KEY).")
+@click.option("--api-base", envvar="WAVESPEED_BASE_URL", metavar="URL")
+@click.option("--explain", is_flag=True, help="Show what the procedural composer understood, then stop.")
+@click.pass_context
+def generate(ctx: click.Context, prompt: str, duration: float, output: Path | None, fmt: str | None,
+             negative: str, seed: int, steps: int, guidance: float, backend: str, api_key: str | None,
+             api_base: str | None, explain: bool) -> None:
+    """Generate PROMPT as a music file, no video involved."""
+    if explain:
+        from .backends.procedural import explain as explain_prompt
+
+        click.echo(explain_prompt(prompt, negative))
+        return
+    from .music import generate_music
+
+    output = output or Path(f"music.{fmt or 'mp3'}")
+    fmt = fmt or output.suffix.lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise OptionError(f"Cannot tell the format of {output.name}: add -f with one of {', '.join(FORMATS)}.")
+    result = generate_music(
+        prompt, duration, output, fmt=fmt, negative=negative, seed=seed, steps=steps, guidance=guidance,
+        backend=backend, api_key=_api_key(api_key), api_base=api_base,
+    )
+    click.echo(f"Backend: {result.backend}")
+    click.echo(f"Wrote {output} ({duration:g} s, {result.requests} request(s), cost {_money(result.cost)})")
+
+
+@cli.group()
+def presets() -> None:
+    """List and inspect style presets."""
+
+
+@presets.command("list")
+def presets_list() -> None:
+    """Every preset on the search path."""
+    from .presets import list_presets
+
+    for info in list_presets():
+        click.echo(f"{info.name:<22} {info.description}")
+
+
+@presets.command("show")
+@click.argument("name")
+def presets_show(name: str) -> None:
+    """The resolved preset NAME (inheritance applied), as TOML."""
+    from .presets import load_preset, preset_to_toml
+
+    click.echo(preset_to_toml(load_preset(name)), nl=False)
+
+
+@cli.command()
+@click.option("--port", type=click.IntRange(0, 65535), default=8777, show_default=True)
+@click.option("--latency", type=click.FloatRange(min=0), default=2.0, show_default=True,
+              help="Seconds a task spends generating.")
+@click.option("--fail-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Share of tasks that end as failed.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--api-key", help="Accept only this key (default: any non-empty key).")
+def emulator(port: int, latency: float, fail_rate: float, seed: int, api_key: str | None) -> None:
+    """Serve a local emulator of the WaveSpeed API on 127.0.0.1."""
+    from .emulator import serve
+
+    register_secret(api_key)
+    serve(port=port, latency=latency, fail_rate=fail_rate, seed=seed, api_key=api_key)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the group and map every failure to one line and an exit code."""
+    try:
+        cli.main(args=argv, prog_name="autoscore", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except AutoscoreError as exc:
+        if _state["debug"]:
+            traceback.print_exc()
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except Exception as exc:  # a bug: still one line unless --debug
+        if _state["debug"]:
+            traceback.print_exc()
+        click.echo(f"Error: internal error: {exc!r}; run again with --debug and report it.", err=True)
+        sys.exit(1)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
+
+__all__ = ["cli", "main"]

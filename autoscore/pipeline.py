@@ -1,0 +1,411 @@
+"""``score()``: the whole job, stage by stage, and the one thing the CLI calls.
+
+probe -> notes and preset -> sections and prompts -> plan -> generate -> assemble ->
+duck and mix -> render. Every check that can fail on the user's input runs before any
+music is generated or any money spent, and every output is written under a temporary
+name and renamed only when complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from . import render
+from .assemble import assemble
+from .backends import make_backend, resolve_backend_name
+from .backends.base import FORMATS, Backend
+from .cache import AudioCache
+from .errors import BackendError, CostLimitError, NotesError, OptionError
+from .generate import ChunkStore, GenerationStats, generate_chunks
+from .mix import MixReport, mix_audio
+from .models import MIX_RATE, Chunk, MediaInfo, Note, Section
+from .notes import notes_from_chapters, parse_notes
+from .pcm import PcmWriter
+from .plan import Plan, make_plan
+from .presets import Preset, load_preset
+from .probe import probe
+from .prompts import build_sections
+
+log = logging.getLogger(__name__)
+
+__all__ = ["NOTES_SUFFIXES", "Reporter", "ScoreResult", "find_notes_beside", "plan_job", "score"]
+
+NOTES_SUFFIXES = (".notes.txt", ".notes.srt", ".notes.vtt", ".notes.json", ".srt.notes", ".notes")
+"""Notes files picked up automatically beside an input: ``clip.notes.txt`` for ``clip.mp4``."""
+
+
+class Reporter(Protocol):
+    """Where progress goes; the CLI draws bars, the library default says nothing."""
+
+    def stage(self, name: str) -> None: ...
+
+    def chunk(self, index: int, total: int, state: str) -> None: ...
+
+    def warn(self, message: str) -> None: ...
+
+
+class _Quiet:
+    def stage(self, name: str) -> None:
+        log.debug("stage: %s", name)
+
+    def chunk(self, index: int, total: int, state: str) -> None:
+        log.debug("chunk %d/%d: %s", index + 1, total, state)
+
+    def warn(self, message: str) -> None:
+        log.warning("%s", message)
+
+
+@dataclass
+class ScoreResult:
+    """What a job did; the CLI prints it and ``--json`` dumps it."""
+
+    input: Path
+    output: Path | None
+    duration: float
+    backend: str
+    sections: tuple[Section, ...]
+    plan: Plan
+    requests: int = 0
+    cache_hits: int = 0
+    cost: float = 0.0
+    """Dollars actually spent on requests sent (cached chunks are free)."""
+    dry_run: bool = False
+    fallback_used: bool = False
+    warnings: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    mix: MixReport | None = None
+    notes_source: str = ""
+    stems: Path | None = None
+    report: Path | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        from .plan import plan_to_dict
+
+        mix = None
+        if self.mix is not None:
+            m = self.mix
+            mix = {
+                "dialogue_lufs": m.dialogue_lufs,
+                "music_lufs": m.music_lufs,
+                "music_gain_db": m.music_gain_db,
+                "final_gain_db": m.final_gain_db,
+                "integrated_lufs": m.integrated_lufs,
+                "true_peak_dbtp": m.true_peak_dbtp,
+                "speech_regions": [list(r) for r in m.speech_regions],
+            }
+        return {
+            "input": str(self.input),
+            "output": str(self.output) if self.output else None,
+            "duration": self.duration,
+            "backend": self.backend,
+            "requests": self.requests,
+            "cache_hits": self.cache_hits,
+            "cost": round(self.cost, 4),
+            "dry_run": self.dry_run,
+            "fallback_used": self.fallback_used,
+            "notes": self.notes_source,
+            "warnings": list(self.warnings),
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+            "mix": mix,
+            "plan": plan_to_dict(self.plan),
+        }
+
+
+@dataclass(frozen=True)
+class _Job:
+    info: MediaInfo
+    preset: Preset
+    sections: tuple[Section, ...]
+    plan: Plan
+    backend_name: str
+    notes_source: str
+    warnings: tuple[str, ...]
+
+
+def find_notes_beside(media: Path) -> Path | None:
+    """``clip.notes.txt`` (or .srt/.vtt/.json) next to ``clip.mp4``, if there is one."""
+    for suffix in NOTES_SUFFIXES:
+        candidate = media.with_name(media.stem + suffix)
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _read_notes(info: MediaInfo, notes: str | Path | None, warnings: list[str]) -> tuple[list[Note], str]:
+    if notes is None:
+        beside = find_notes_beside(info.path)
+        if beside is not None:
+            notes = beside
+    if notes is not None:
+        path = Path(notes)
+        if not path.is_file():
+            raise NotesError(f"Notes file {path} does not exist: check the path given to --notes.")
+        result = parse_notes(path)
+        warnings.extend(result.warnings)
+        return list(result.notes), str(path)
+    if info.chapters:
+        return notes_from_chapters(info.chapters), "chapters"
+    return [], ""
+
+
+def _backend_prices(name: str) -> tuple[float, float]:
+    if name == "wavespeed":
+        from .backends.wavespeed import WaveSpeedBackend
+
+        return WaveSpeedBackend.price_per_request, WaveSpeedBackend.outpaint_price
+    return 0.0, 0.0
+
+
+def plan_job(
+    input: str | Path,
+    *,
+    preset: str | Path | Preset | None = None,
+    notes: str | Path | None = None,
+    backend: str = "auto",
+    api_key: str | None = None,
+    prompt: str | None = None,
+    negative: str | None = None,
+    join: str = "crossfade",
+    info: MediaInfo | None = None,
+) -> _Job:
+    """Everything up to the plan: cheap, offline, and where bad input is caught."""
+    info = info or probe(input)
+    the_preset = preset if isinstance(preset, Preset) else load_preset(preset)
+    warnings: list[str] = []
+    note_list, notes_source = _read_notes(info, notes, warnings)
+    built = build_sections(note_list, info.duration, the_preset, prompt=prompt, negative=negative)
+    warnings.extend(built.warnings)
+    backend_name = resolve_backend_name(backend, api_key)
+    price, outpaint_price = _backend_prices(backend_name)
+    the_plan = make_plan(
+        info.duration,
+        built.sections,
+        the_preset,
+        backend_name=backend_name,
+        price_per_request=price,
+        outpaint_price=outpaint_price,
+        join=join,
+    )
+    return _Job(info, the_preset, built.sections, the_plan, backend_name, notes_source, tuple(warnings))
+
+
+@contextlib.contextmanager
+def _timer(timings: dict[str, float], name: str) -> Iterator[None]:
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[name] = timings.get(name, 0.0) + time.perf_counter() - t0
+
+
+def _generate(
+    job: _Job,
+    chunks: tuple[Chunk, ...],
+    backend: Backend,
+    cache: AudioCache,
+    store: ChunkStore,
+    reporter: Reporter,
+) -> GenerationStats:
+    total = len(chunks)
+    return generate_chunks(
+        chunks,
+        backend,
+        cache,
+        store,
+        job.preset.generation,
+        join=job.plan.join,
+        event=lambda i, s: reporter.chunk(i, total, s),
+    )
+
+
+def score(
+    input: str | Path,
+    output: str | Path | None = None,
+    *,
+    preset: str | Path | Preset | None = None,
+    notes: str | Path | None = None,
+    backend: str = "auto",
+    format: str | None = None,
+    api_key: str | None = None,
+    api_base: str | None = None,
+    concurrency: int | None = None,
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
+    prompt: str | None = None,
+    negative: str | None = None,
+    join: str = "crossfade",
+    max_cost: float | None = None,
+    dry_run: bool = False,
+    fallback: str | None = None,
+    stems: str | Path | None = None,
+    music_track: bool = False,
+    report: str | Path | None = None,
+    reporter: Reporter | None = None,
+) -> ScoreResult:
+    """Score ``input`` and write the result; see the README for every option.
+
+    Returns a ``ScoreResult``. Raises an ``AutoscoreError`` subclass with a message fit
+    for a user on any failure, after removing anything half-written.
+    """
+    rep: Reporter = reporter or _Quiet()
+    timings: dict[str, float] = {}
+    if format is not None and format not in FORMATS and format not in render.VIDEO_CONTAINERS:
+        allowed = ", ".join([*render.VIDEO_CONTAINERS, *FORMATS])
+        raise OptionError(f"Unknown format {format!r}: use one of {allowed}.")
+    if fallback not in (None, "procedural"):
+        raise OptionError(f"Unknown fallback {fallback!r}: the only fallback is 'procedural'.")
+    if concurrency is not None and not 1 <= concurrency <= 32:
+        raise OptionError(f"Concurrency {concurrency} is out of range: use 1 to 32.")
+
+    rep.stage("probe")
+    with _timer(timings, "probe"):
+        info = probe(input)
+    out_path = Path(output) if output else render.default_output_path(info, format)
+    spec = render.output_spec(info, out_path, format)
+    render.check_output_path(info.path, out_path)
+    if stems is not None:
+        _check_folder(Path(stems), "--stems")
+    if report is not None:
+        render.check_output_path(info.path, Path(report))
+
+    rep.stage("plan")
+    with _timer(timings, "plan"):
+        job = plan_job(
+            info.path, preset=preset, notes=notes, backend=backend, api_key=api_key,
+            prompt=prompt, negative=negative, join=join, info=info,
+        )
+    for w in job.warnings:
+        rep.warn(w)
+    result = ScoreResult(
+        input=info.path, output=None if dry_run else out_path, duration=info.duration,
+        backend=job.backend_name, sections=job.sections, plan=job.plan,
+        warnings=list(job.warnings), timings=timings, notes_source=job.notes_source,
+    )
+    if max_cost is not None and job.plan.cost > max_cost + 1e-9:
+        raise CostLimitError(
+            f"This job needs {job.plan.requests} requests costing ${job.plan.cost:.4f}, above "
+            f"--max-cost ${max_cost:.4f}: raise the limit or shorten the input."
+        )
+    if dry_run:
+        return result
+
+    cache = AudioCache(Path(cache_dir) if cache_dir else None, enabled=use_cache)
+    with tempfile.TemporaryDirectory(prefix="autoscore-") as tmp:
+        work = Path(tmp)
+        store = ChunkStore(work / "chunks")
+        rep.stage("generate")
+        with _timer(timings, "generate"):
+            try:
+                chosen = make_backend(job.backend_name, api_key=api_key, api_base=api_base,
+                                      concurrency=concurrency)
+                stats = _generate(job, job.plan.chunks, chosen, cache, store, rep)
+            except BackendError as exc:
+                if fallback != "procedural" or job.backend_name == "procedural":
+                    raise
+                message = (
+                    f"The {job.backend_name} backend failed ({exc}); the music was made by the "
+                    "procedural composer instead."
+                )
+                rep.warn(message)
+                result.warnings.append(message)
+                result.fallback_used = True
+                result.backend = "procedural"
+                chosen = make_backend("procedural")
+                stats = _generate(job, job.plan.chunks, chosen, cache, store, rep)
+        result.requests, result.cache_hits = stats.requests, stats.cache_hits
+        if result.backend == job.backend_name:
+            result.cost = stats.cost(job.plan.price_per_request, job.plan.outpaint_price)
+
+        rep.stage("assemble")
+        with _timer(timings, "assemble"), PcmWriter(work / "music.f32", MIX_RATE) as writer:
+            assemble(
+                job.plan.chunks, store.load, info.duration, writer,
+                rate=MIX_RATE, fade_in=job.preset.mix.fade_in, fade_out=job.preset.mix.fade_out,
+            )
+        music = writer.file
+
+        rep.stage("mix")
+        with _timer(timings, "mix"):
+            result.mix = _mix_and_render(info, spec, job, music, work, stems, music_track)
+        result.stems = Path(stems) if stems else None
+        if report is not None:
+            from .report import write_report
+
+            with _timer(timings, "report"):
+                write_report(Path(report), result.mix, info.duration,
+                             sections=[s.start for s in job.sections],
+                             chunks=[c.start for c in job.plan.chunks])
+            result.report = Path(report)
+    timings["total"] = sum(v for k, v in timings.items() if k != "total")
+    return result
+
+
+def _check_folder(folder: Path, option: str) -> None:
+    if folder.exists() and not folder.is_dir():
+        raise OptionError(f"{option} {folder} is a file, not a folder: name a folder.")
+    parent = folder if folder.exists() else folder.parent
+    if not parent.exists() or not os.access(parent, os.W_OK):
+        raise OptionError(f"{option} folder {folder} cannot be written: choose another place.")
+
+
+def _mix_and_render(
+    info: MediaInfo,
+    spec: render.OutputSpec,
+    job: _Job,
+    music: object,
+    work: Path,
+    stems: str | Path | None,
+    music_track: bool,
+) -> MixReport:
+    from .pcm import PcmFile
+
+    assert isinstance(music, PcmFile)
+    original = info.path if info.audio is not None else None
+    stream = info.audio.index if info.audio is not None else None
+    stems_dir = Path(stems) if stems else None
+    if stems_dir is not None:
+        stems_dir.mkdir(parents=True, exist_ok=True)
+    with render.atomic_output(spec.path) as tmp_out:
+        if spec.audio_only:
+            encoder = render.AudioEncoder(spec, tmp_out, metadata_from=info.path)
+            try:
+                mixed = mix_audio(original, music, job.preset.mix, duration=info.duration,
+                                  audio_stream=stream, sink=encoder.write, stems_dir=stems_dir)
+                encoder.close()
+            except BaseException:
+                encoder.abort()
+                raise
+            return mixed
+        mix_file = work / f"mix{spec.temp_suffix}"
+        music_file = work / f"music{spec.temp_suffix}"
+        encoder = render.AudioEncoder(spec, mix_file)
+        music_encoder = render.AudioEncoder(spec, music_file) if music_track else None
+        try:
+            mixed = mix_audio(
+                original, music, job.preset.mix, duration=info.duration, audio_stream=stream,
+                sink=encoder.write, music_sink=music_encoder.write if music_encoder else None,
+                stems_dir=stems_dir,
+            )
+            encoder.close()
+            if music_encoder:
+                music_encoder.close()
+        except BaseException:
+            encoder.abort()
+            if music_encoder:
+                music_encoder.abort()
+            raise
+        tracks = [(mix_file, "")]
+        if music_track:
+            tracks.append((music_file, "Music (ducked)"))
+        render.mux(info, spec, tracks, tmp_out)
+    shutil.rmtree(work / "chunks", ignore_errors=True)
+    return mixed
