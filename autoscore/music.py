@@ -81,4 +81,5 @@ def generate_music(
                  str(tmp_out)],
                 what=f"write {output.name}",
             )
-    return MusicResult(output, name, stats.requests, stats.cost(chosen.price_per_request, chosen.outpaint_price))
+    cost = stats.cost(chosen.price_per_request, chosen.outpaint_price)
+    return MusicResult(output, name, stats.requests, cost)

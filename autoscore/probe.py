@@ -137,8 +137,8 @@ def media_info_from_ffprobe(p: Path, data: dict[str, Any]) -> MediaInfo:
 _INPUT = re.compile(r"^Input #0, (?P<fmt>[^,]+(?:,[^ ]+?)*), from")
 _DURATION = re.compile(r"^\s*Duration: (?P<dur>\d+:\d+:\d+(?:\.\d+)?|N/A)")
 _STREAM = re.compile(
-    r"^\s*Stream #0:(?P<idx>\d+)(?:\[[^\]]*\])?(?:\([^)]*\))?: (?P<kind>Video|Audio|Subtitle|Data|Attachment):"
-    r" (?P<rest>.*)$"
+    r"^\s*Stream #0:(?P<idx>\d+)(?:\[[^\]]*\])?(?:\([^)]*\))?: "
+    r"(?P<kind>Video|Audio|Subtitle|Data|Attachment): (?P<rest>.*)$"
 )
 _CHAPTER = re.compile(r"^\s*Chapter #0:\d+: start (?P<start>-?[\d.]+), end (?P<end>-?[\d.]+)")
 _TITLE = re.compile(r"^\s*title\s*: (?P<title>.*)$")

@@ -137,8 +137,15 @@ def check_output_path(input_path: Path, output: Path) -> None:
         raise OutputPathError(f"Output folder {parent} does not exist: create it or choose another -o.")
     if dst.is_dir():
         raise OutputPathError(f"Output {output} is a folder: give a file name with -o.")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputPathError(f"Output folder {parent} is not writable: choose another -o.")
+    # Ask the filesystem itself: permission bits say nothing to root, or to read-only mounts.
+    try:
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=".autoscore-probe-"):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise OutputPathError(
+            f"Output folder {parent} is not writable ({reason}): choose another -o."
+        ) from None
 
 
 @contextlib.contextmanager
@@ -180,7 +187,8 @@ class AudioEncoder:
     def __init__(self, spec: OutputSpec, path: Path, *, metadata_from: Path | None = None) -> None:
         self.path = path
         self._writer = ff.Writer(
-            audio_encode_args(spec, path, metadata_from=metadata_from), what=f"encode audio for {spec.path.name}"
+            audio_encode_args(spec, path, metadata_from=metadata_from),
+            what=f"encode audio for {spec.path.name}",
         )
 
     def write(self, block: object) -> None:

@@ -70,7 +70,7 @@ def main() -> int:
                 + f"[room]amix=inputs={n_speech + 1}:normalize=0:duration=longest,"
                 f"atrim=0:{DURATION},pan=stereo|c0=c0|c1=c0[a]",
                 # Four scenes, one look each: dawn, host, build montage, sunset.
-                f"gradients=s=480x270:r=25:d=8:c0=0x1a2a6c:c1=0xfdbb2d:speed=0.02[v0]",
+                "gradients=s=480x270:r=25:d=8:c0=0x1a2a6c:c1=0xfdbb2d:speed=0.02[v0]",
                 "gradients=s=480x270:r=25:d=8:c0=0x3a6073:c1=0x16222a:speed=0.015[v1]",
                 "life=s=480x270:r=25:mold=10:ratio=0.1:life_color=0xffd166:death_color=0x33415c,"
                 "trim=duration=8,setpts=PTS-STARTPTS[v2]",

@@ -41,10 +41,22 @@ def _session_cache(factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _restore_log_levels() -> Iterator[None]:
+    """The CLI sets logger levels when it starts; a CLI test must not silence later tests."""
+    names = ("autoscore", "httpx", "httpcore")
+    saved = {n: logging.getLogger(n).level for n in names}
+    yield
+    for n, level in saved.items():
+        logging.getLogger(n).setLevel(level)
+
+
+@pytest.fixture(autouse=True)
 def _no_error_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     """A test that makes autoscore log at ERROR level fails: errors are raised, not logged."""
     yield
-    errors = [r for r in caplog.get_records("call") if r.levelno >= logging.ERROR and r.name.startswith("autoscore")]
+    errors = [
+        r for r in caplog.get_records("call") if r.levelno >= logging.ERROR and r.name.startswith("autoscore")
+    ]
     assert not errors, [r.getMessage() for r in errors]
 
 
@@ -125,8 +137,8 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Media:
 
 def packet_hashes(path: Path) -> list[str]:
     """Per-packet MD5s of the first video stream, read by stream copy (no decoding)."""
-    proc = ff.run(["-loglevel", "error", "-i", str(path), "-map", "0:v:0", "-c", "copy", "-f", "framemd5", "-"],
-                  what="hash video packets")
+    args = ["-loglevel", "error", "-i", str(path), "-map", "0:v:0", "-c", "copy", "-f", "framemd5", "-"]
+    proc = ff.run(args, what="hash video packets")
     lines = [ln for ln in proc.stdout.decode().splitlines() if ln and not ln.startswith("#")]
     return [ln.rsplit(",", 1)[-1].strip() for ln in lines]
 

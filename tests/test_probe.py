@@ -55,7 +55,9 @@ def test_chapters_are_read(tmp_path: Path, media: Media) -> None:
 
 
 def test_cover_art_is_not_video(tmp_path: Path) -> None:
-    png = make_media(tmp_path / "cover.png", seconds=0.04, audio=None, vcodec="png", extra=["-frames:v", "1"])
+    png = make_media(
+        tmp_path / "cover.png", seconds=0.04, audio=None, vcodec="png", extra=["-frames:v", "1"]
+    )
     mp3 = tmp_path / "with-cover.mp3"
     from autoscore import ffmpeg as ff
 
@@ -68,7 +70,11 @@ def test_cover_art_is_not_video(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("content", "expected"),
-    [(None, "does not exist"), (b"", "is empty"), (b"this is not a video\n" * 20, "not a readable media file")],
+    [
+        (None, "does not exist"),
+        (b"", "is empty"),
+        (b"this is not a video\n" * 20, "not a readable media file"),
+    ],
 )
 def test_bad_inputs(tmp_path: Path, content: bytes | None, expected: str) -> None:
     path = tmp_path / "bad.mp4"
@@ -86,7 +92,11 @@ def test_truncated_mp4_is_refused(tmp_path: Path, media: Media) -> None:
         probe(cut)
 
 
-BANNER = """\
+VIDEO_LINE = (
+    "  Stream #0:0[0x1](und): Video: h264 (High) (avc1 / 0x31637661), yuv420p(progressive), "
+    "1920x1080 [SAR 1:1 DAR 16:9], 272 kb/s, 29.97 fps, 29.97 tbr, 30k tbn (default)"
+)
+BANNER = f"""\
 Input #0, mov,mp4,m4a,3gp,3g2,mj2, from 'x.mp4':
   Metadata:
     major_brand     : isom
@@ -95,7 +105,7 @@ Input #0, mov,mp4,m4a,3gp,3g2,mj2, from 'x.mp4':
     Chapter #0:0: start 0.000000, end 30.000000
       Metadata:
         title           : Part one
-  Stream #0:0[0x1](und): Video: h264 (High) (avc1 / 0x31637661), yuv420p(progressive), 1920x1080 [SAR 1:1 DAR 16:9], 272 kb/s, 29.97 fps, 29.97 tbr, 30k tbn (default)
+{VIDEO_LINE}
   Stream #0:1[0x2](eng): Audio: aac (LC) (mp4a / 0x6134706D), 44100 Hz, 5.1, fltp, 69 kb/s (default)
   Stream #0:2[0x3](eng): Subtitle: mov_text (tx3g / 0x67337874), 0 kb/s
 """

@@ -1,7 +1,8 @@
 """autoscore's embedded composer: offline music that follows the prompt.
 
-PLACEHOLDER during the foundation work: the real composer (issue 7) replaces
-``composer.py``; the public names here stay.
+``spec`` reads the prompt, ``arrange`` writes the notes, ``instruments`` and ``mixdown``
+make the sound; ``composer`` ties them together and documents what seed, steps and
+guidance mean here.
 """
 
 from __future__ import annotations
