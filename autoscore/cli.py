@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import traceback
 from pathlib import Path
 from typing import Any
@@ -62,18 +63,29 @@ class ConsoleReporter:
             return
         if self.tty:
             if self._progress is None:
-                from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+                from rich.progress import (
+                    BarColumn,
+                    MofNCompleteColumn,
+                    Progress,
+                    TextColumn,
+                    TimeElapsedColumn,
+                )
 
                 self._progress = Progress(
-                    TextColumn("music"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.description}"), TimeElapsedColumn(), transient=True,
+                    TextColumn("music"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TextColumn("{task.description}"),
+                    TimeElapsedColumn(),
+                    transient=True,
                     console=_stderr_console(),
                 )
                 self._progress.start()
                 self._task = self._progress.add_task("", total=total)
             queued = total - done - busy
-            self._progress.update(self._task, completed=done,
-                                  description=f"{busy} generating, {queued} queued")
+            self._progress.update(
+                self._task, completed=done, description=f"{busy} generating, {queued} queued"
+            )
             if done == total:
                 self._stop_bar()
         elif state in ("done", "cached", "failed") or self.verbose:
@@ -84,6 +96,63 @@ class ConsoleReporter:
         click.echo(f"Warning: {message}", err=True)
 
     def _stop_bar(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+
+class BatchConsole:
+    """Progress of a batch: one bar over files on a terminal, one line per file elsewhere.
+
+    Called from worker threads; the lock keeps lines whole.
+    """
+
+    def __init__(self, quiet: bool = False, verbose: bool = False) -> None:
+        self.quiet = quiet
+        self.verbose = verbose
+        self.tty = sys.stderr.isatty()
+        self._lock = threading.Lock()
+        self._progress: Any = None
+        self._task: Any = None
+
+    def start(self, total: int) -> None:
+        if self.quiet or not self.tty:
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._progress = Progress(
+            TextColumn("files"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=_stderr_console(),
+            transient=True,
+        )
+        self._progress.start()
+        self._task = self._progress.add_task("", total=total)
+
+    def done(self, outcome: Any) -> None:
+        with self._lock:
+            if self._progress is not None:
+                self._progress.advance(self._task)
+            if self.quiet or (outcome.status == "skipped" and not self.verbose):
+                return
+            line = f"{outcome.status}: {outcome.input}"
+            if outcome.status == "failed":
+                line += f": {outcome.message}"
+            self._line(line)
+
+    def warn(self, name: str, message: str) -> None:
+        with self._lock:
+            self._line(f"Warning: {name}: {message}")
+
+    def _line(self, text: str) -> None:
+        if self._progress is not None:
+            self._progress.console.print(text, markup=False, highlight=False)
+        else:
+            click.echo(text, err=True)
+
+    def stop(self) -> None:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
@@ -132,18 +201,39 @@ def cli(ctx: click.Context, debug: bool, verbose: bool, quiet: bool) -> None:
 # Options shared by score, plan and batch, declared once.
 def _job_options(f: Any) -> Any:
     decorators = [
-        click.option("--preset", "-p", metavar="NAME|FILE", help="Style preset (see 'autoscore presets list')."),
-        click.option("--notes", "-n", type=click.Path(dir_okay=False, path_type=Path),
-                     help="Scene notes: timestamped text, SRT, WebVTT or JSON."),
-        click.option("--backend", "-b", type=click.Choice(BACKENDS), default="auto", show_default=True,
-                     help="auto = wavespeed when WAVESPEED_API_KEY is set, else procedural."),
+        click.option(
+            "--preset", "-p", metavar="NAME|FILE", help="Style preset (see 'autoscore presets list')."
+        ),
+        click.option(
+            "--notes",
+            "-n",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="Scene notes: timestamped text, SRT, WebVTT or JSON.",
+        ),
+        click.option(
+            "--backend",
+            "-b",
+            type=click.Choice(BACKENDS),
+            default="auto",
+            show_default=True,
+            help="auto = wavespeed when WAVESPEED_API_KEY is set, else procedural.",
+        ),
         click.option("--prompt", help="Replace the preset's style prompt."),
         click.option("--negative", help="Add to the preset's negative prompt."),
-        click.option("--join", type=click.Choice(["crossfade", "outpaint"]), default="crossfade",
-                     show_default=True, help="How chunks past 120 s are joined."),
+        click.option(
+            "--join",
+            type=click.Choice(["crossfade", "outpaint"]),
+            default="crossfade",
+            show_default=True,
+            help="How chunks past 120 s are joined.",
+        ),
         click.option("--api-key", envvar=None, help="WaveSpeed key (default: $WAVESPEED_API_KEY)."),
-        click.option("--api-base", envvar="WAVESPEED_BASE_URL", metavar="URL",
-                     help="WaveSpeed base URL, e.g. an 'autoscore emulator'."),
+        click.option(
+            "--api-base",
+            envvar="WAVESPEED_BASE_URL",
+            metavar="URL",
+            help="WaveSpeed base URL, e.g. an 'autoscore emulator'.",
+        ),
     ]
     for d in reversed(decorators):
         f = d(f)
@@ -152,8 +242,12 @@ def _job_options(f: Any) -> Any:
 
 def _mix_overrides(f: Any) -> Any:
     decorators = [
-        click.option("--duck-db", type=float, help="How far music dips under speech (dB, preset's mix.duck_depth_db)."),
-        click.option("--duck-on", type=click.Choice(["speech", "loud"]), help="Duck under speech or any loud sound."),
+        click.option(
+            "--duck-db", type=float, help="How far music dips under speech (dB, preset's mix.duck_depth_db)."
+        ),
+        click.option(
+            "--duck-on", type=click.Choice(["speech", "loud"]), help="Duck under speech or any loud sound."
+        ),
         click.option("--music-level", type=float, help="Music level relative to the dialogue (LU)."),
         click.option("--loudness", type=float, help="Target loudness of the mix (LUFS)."),
         click.option("--crossfade", type=float, help="Overlap between generated chunks (s)."),
@@ -186,37 +280,81 @@ def _resolved_preset(ctx: click.Context, name: str | None) -> Any:
     return override(preset, changes) if changes else preset
 
 
-@cli.command()
-@click.argument("input", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="Default: INPUT_STEM.scored.EXT beside it.")
-@click.option("-f", "--format", "fmt", type=click.Choice(OUTPUT_FORMATS), help="Output container or audio format.")
-@_job_options
-@_mix_overrides
-@click.option("--dry-run", is_flag=True, help="Print the plan and its cost; generate nothing.")
-@click.option("--max-cost", type=click.FloatRange(min=0), help="Refuse a plan costing more dollars than this.")
-@click.option("--fallback", type=click.Choice(["procedural"]), help="If the remote backend fails, compose offline.")
-@click.option("--concurrency", type=click.IntRange(1, 32), help="Requests in flight at once.")
-@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), help="Where generated music is kept.")
-@click.option("--no-cache", is_flag=True, help="Neither read nor write the music cache.")
-@click.option("--stems", type=click.Path(file_okay=False, path_type=Path), help="Also write WAV stems here.")
-@click.option("--music-track", is_flag=True, help="Add the ducked music as a second audio track.")
-@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), help="Draw the mix to this PNG.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@click.pass_context
-def score(ctx: click.Context, input: Path, output: Path | None, fmt: str | None, as_json: bool,
-          **opts: Any) -> None:
-    """Score INPUT (video or audio) and write the scored file."""
+def _score_options(f: Any) -> Any:
+    """Options of a scoring run that writes a file: shared by ``score`` and ``bed``."""
+    decorators = [
+        click.option(
+            "-o",
+            "--output",
+            type=click.Path(path_type=Path),
+            help="Default: INPUT_STEM.scored.EXT beside it.",
+        ),
+        click.option(
+            "-f",
+            "--format",
+            "fmt",
+            type=click.Choice(OUTPUT_FORMATS),
+            help="Output container or audio format.",
+        ),
+        _job_options,
+        _mix_overrides,
+        click.option("--dry-run", is_flag=True, help="Print the plan and its cost; generate nothing."),
+        click.option(
+            "--max-cost", type=click.FloatRange(min=0), help="Refuse a plan costing more dollars than this."
+        ),
+        click.option(
+            "--fallback",
+            type=click.Choice(["procedural"]),
+            help="If the remote backend fails, compose offline.",
+        ),
+        click.option("--concurrency", type=click.IntRange(1, 32), help="Requests in flight at once."),
+        click.option(
+            "--cache-dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            help="Where generated music is kept.",
+        ),
+        click.option("--no-cache", is_flag=True, help="Neither read nor write the music cache."),
+        click.option(
+            "--stems", type=click.Path(file_okay=False, path_type=Path), help="Also write WAV stems here."
+        ),
+        click.option("--music-track", is_flag=True, help="Add the ducked music as a second audio track."),
+        click.option(
+            "--report", type=click.Path(dir_okay=False, path_type=Path), help="Draw the mix to this PNG."
+        ),
+        click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
+    ]
+    for d in reversed(decorators):
+        f = d(f)
+    return f
+
+
+def _run_score(ctx: click.Context, input: Path, preset: Any, opts: dict[str, Any]) -> None:
     from .pipeline import score as run_score
 
+    as_json = opts["as_json"]
     reporter = ConsoleReporter(quiet=ctx.obj["quiet"] or as_json, verbose=ctx.obj["verbose"])
-    preset = _resolved_preset(ctx, opts["preset"])
     result = run_score(
-        input, output, preset=preset, notes=opts["notes"], backend=opts["backend"], format=fmt,
-        api_key=_api_key(opts["api_key"]), api_base=opts["api_base"], concurrency=opts["concurrency"],
-        cache_dir=opts["cache_dir"], use_cache=not opts["no_cache"], prompt=opts["prompt"],
-        negative=opts["negative"], join=opts["join"], max_cost=opts["max_cost"], dry_run=opts["dry_run"],
-        fallback=opts["fallback"], stems=opts["stems"], music_track=opts["music_track"],
-        report=opts["report"], reporter=reporter,
+        input,
+        opts["output"],
+        preset=preset,
+        notes=opts["notes"],
+        backend=opts["backend"],
+        format=opts["fmt"],
+        api_key=_api_key(opts["api_key"]),
+        api_base=opts["api_base"],
+        concurrency=opts["concurrency"],
+        cache_dir=opts["cache_dir"],
+        use_cache=not opts["no_cache"],
+        prompt=opts["prompt"],
+        negative=opts["negative"],
+        join=opts["join"],
+        max_cost=opts["max_cost"],
+        dry_run=opts["dry_run"],
+        fallback=opts["fallback"],
+        stems=opts["stems"],
+        music_track=opts["music_track"],
+        report=opts["report"],
+        reporter=reporter,
     )
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
@@ -229,6 +367,48 @@ def score(ctx: click.Context, input: Path, output: Path | None, fmt: str | None,
     _print_result(result)
 
 
+@cli.command()
+@click.argument("input", type=click.Path(path_type=Path))
+@_score_options
+@click.pass_context
+def score(ctx: click.Context, input: Path, **opts: Any) -> None:
+    """Score INPUT (video or audio) and write the scored file."""
+    _run_score(ctx, input, _resolved_preset(ctx, opts["preset"]), opts)
+
+
+@cli.command()
+@click.argument("episode", type=click.Path(path_type=Path))
+@click.option(
+    "--intro",
+    type=click.FloatRange(0, 600),
+    default=15.0,
+    show_default=True,
+    help="Seconds of intro bed: music alone, then ducking under the voice, then a fade.",
+)
+@click.option(
+    "--outro",
+    type=click.FloatRange(0, 600),
+    default=0.0,
+    show_default=True,
+    help="Seconds of outro bed, rising under the last words and ending with the episode.",
+)
+@_score_options
+@click.pass_context
+def bed(ctx: click.Context, episode: Path, intro: float, outro: float, **opts: Any) -> None:
+    """Lay an intro (and outro) music bed under a podcast EPISODE; silence in between.
+
+    The style comes from --preset (default: podcast-intro); --intro and --outro set the
+    bed lengths.
+    """
+    from .presets import override
+
+    if intro <= 0 and outro <= 0:
+        raise OptionError("Both beds are 0 s long: give --intro or --outro a length above 0.")
+    base = _resolved_preset(ctx, opts["preset"] or "podcast-intro")
+    preset = override(base, {"structure.mode": "beds", "structure.intro": intro, "structure.outro": outro})
+    _run_score(ctx, episode, preset, opts)
+
+
 def _print_result(result: Any) -> None:
     why = "" if result.backend != "procedural" or result.fallback_used else " (embedded composer)"
     click.echo(f"Backend: {result.backend}{why}")
@@ -238,7 +418,9 @@ def _print_result(result: Any) -> None:
         f"in {result.timings.get('total', 0):.1f} s"
     )
     if result.mix is not None and result.mix.integrated_lufs is not None:
-        click.echo(f"Loudness {result.mix.integrated_lufs:.1f} LUFS, true peak {result.mix.true_peak_dbtp:.1f} dBTP")
+        click.echo(
+            f"Loudness {result.mix.integrated_lufs:.1f} LUFS, true peak {result.mix.true_peak_dbtp:.1f} dBTP"
+        )
     if result.stems:
         click.echo(f"Stems in {result.stems}")
     if result.report:
@@ -257,8 +439,14 @@ def plan(ctx: click.Context, input: Path, as_json: bool, **opts: Any) -> None:
     from .plan import format_plan, plan_to_dict
 
     job = plan_job(
-        input, preset=_resolved_preset(ctx, opts["preset"]), notes=opts["notes"], backend=opts["backend"],
-        api_key=_api_key(opts["api_key"]), prompt=opts["prompt"], negative=opts["negative"], join=opts["join"],
+        input,
+        preset=_resolved_preset(ctx, opts["preset"]),
+        notes=opts["notes"],
+        backend=opts["backend"],
+        api_key=_api_key(opts["api_key"]),
+        prompt=opts["prompt"],
+        negative=opts["negative"],
+        join=opts["join"],
     )
     for w in job.warnings:
         click.echo(f"Warning: {w}", err=True)
@@ -268,8 +456,10 @@ def plan(ctx: click.Context, input: Path, as_json: bool, **opts: Any) -> None:
         data["preset"] = job.preset.name
         click.echo(json.dumps(data, indent=2))
         return
-    click.echo(f"{job.info.path.name}: {job.info.duration:.2f} s, preset {job.preset.name}, "
-               f"backend {job.backend_name}" + (f", notes {job.notes_source}" if job.notes_source else ""))
+    click.echo(
+        f"{job.info.path.name}: {job.info.duration:.2f} s, preset {job.preset.name}, "
+        f"backend {job.backend_name}" + (f", notes {job.notes_source}" if job.notes_source else "")
+    )
     click.echo("Sections:")
     for s in job.sections:
         click.echo(f"  {s.start:7.2f}-{s.end:7.2f}  {s.arc:<8} {s.prompt}")
@@ -277,13 +467,144 @@ def plan(ctx: click.Context, input: Path, as_json: bool, **opts: Any) -> None:
 
 
 @cli.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option(
+    "-o",
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the scored files (default: beside each input).",
+)
+@click.option(
+    "-j", "--jobs", type=click.IntRange(1, 16), default=2, show_default=True, help="Files scored at once."
+)
+@click.option(
+    "-f", "--format", "fmt", type=click.Choice(OUTPUT_FORMATS), help="Output container or audio format."
+)
+@_job_options
+@_mix_overrides
+@click.option(
+    "--max-cost", type=click.FloatRange(min=0), help="Refuse any file whose plan costs more dollars."
+)
+@click.option(
+    "--fallback", type=click.Choice(["procedural"]), help="If the remote backend fails, compose offline."
+)
+@click.option("--concurrency", type=click.IntRange(1, 32), help="Requests in flight at once, per file.")
+@click.option(
+    "--cache-dir", type=click.Path(file_okay=False, path_type=Path), help="Where generated music is kept."
+)
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the music cache.")
+@click.option("--music-track", is_flag=True, help="Add the ducked music as a second audio track.")
+@click.option("--force", is_flag=True, help="Score again even where a finished output exists.")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome of every file as JSON.")
+@click.pass_context
+def batch(
+    ctx: click.Context,
+    inputs: tuple[str, ...],
+    out_dir: Path | None,
+    jobs: int,
+    fmt: str | None,
+    force: bool,
+    as_json: bool,
+    **opts: Any,
+) -> None:
+    """Score every INPUT (files, folders, glob patterns) into --out, several at once.
+
+    Notes beside each input (clip.notes.txt for clip.mp4) are used; --notes gives one
+    notes file to every input. Files whose output exists and is newer than the input
+    and its notes are skipped, so a rerun finishes what a failed or stopped run left.
+    Exits 1 if any file failed, after scoring all the others.
+    """
+    from .batch import run_batch
+
+    console = BatchConsole(quiet=ctx.obj["quiet"] or as_json, verbose=ctx.obj["verbose"])
+    try:
+        result = run_batch(
+            inputs,
+            out_dir,
+            jobs=jobs,
+            format=fmt,
+            force=force,
+            notes=opts["notes"],
+            on_start=console.start,
+            on_done=console.done,
+            on_warning=console.warn,
+            preset=_resolved_preset(ctx, opts["preset"]),
+            backend=opts["backend"],
+            api_key=_api_key(opts["api_key"]),
+            api_base=opts["api_base"],
+            concurrency=opts["concurrency"],
+            cache_dir=opts["cache_dir"],
+            use_cache=not opts["no_cache"],
+            prompt=opts["prompt"],
+            negative=opts["negative"],
+            join=opts["join"],
+            max_cost=opts["max_cost"],
+            fallback=opts["fallback"],
+            music_track=opts["music_track"],
+        )
+    finally:
+        console.stop()
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        _print_batch(result)
+    failed = result.count("failed")
+    if failed:
+        names = ", ".join(o.input.name for o in result.outcomes if o.status == "failed")
+        raise AutoscoreError(
+            f"{failed} of {len(result.outcomes)} file(s) failed ({names}); "
+            "fix them and run the same command again: finished files are skipped."
+        )
+
+
+def _print_batch(result: Any) -> None:
+    from .batch import format_summary
+
+    if not sys.stdout.isatty():
+        click.echo(format_summary(result))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    style = {"ok": "green", "skipped": "dim", "failed": "bold red"}
+    table = Table(title=f"{len(result.outcomes)} file(s) in {result.seconds:.1f} s")
+    for name in ("status", "input", "output", "time", "note"):
+        table.add_column(name, justify="right" if name == "time" else "left", overflow="fold")
+    for o in result.outcomes:
+        table.add_row(
+            f"[{style[o.status]}]{o.status}[/]",
+            str(o.input),
+            str(o.output or ""),
+            f"{o.seconds:.1f} s",
+            o.message or "; ".join(o.warnings),
+        )
+    Console().print(table)
+    click.echo(
+        f"{result.count('ok')} scored, {result.count('skipped')} skipped, {result.count('failed')} failed"
+    )
+
+
+@cli.command()
 @click.argument("prompt")
-@click.option("-d", "--duration", type=click.FloatRange(min=1, max=3600), default=30.0, show_default=True,
-              help="Seconds of music (past 120 s it is made in chunks and joined).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Default: music.<format>.")
-@click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), help="Default: from the output's extension.")
+@click.option(
+    "-d",
+    "--duration",
+    type=click.FloatRange(min=1, max=3600),
+    default=30.0,
+    show_default=True,
+    help="Seconds of music (past 120 s it is made in chunks and joined).",
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Default: music.<format>."
+)
+@click.option(
+    "-f", "--format", "fmt", type=click.Choice(FORMATS), help="Default: from the output's extension."
+)
 @click.option("--negative", default="", help="What to avoid.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Another seed, another piece (procedural).")
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Another seed, another piece (procedural)."
+)
 @click.option("--steps", type=click.IntRange(1, 100), default=8, show_default=True)
 @click.option("--guidance", type=click.FloatRange(0, 25), default=1.0, show_default=True)
 @click.option("--backend", "-b", type=click.Choice(BACKENDS), default="auto", show_default=True)
@@ -291,9 +612,21 @@ def plan(ctx: click.Context, input: Path, as_json: bool, **opts: Any) -> None:
 @click.option("--api-base", envvar="WAVESPEED_BASE_URL", metavar="URL")
 @click.option("--explain", is_flag=True, help="Show what the procedural composer understood, then stop.")
 @click.pass_context
-def generate(ctx: click.Context, prompt: str, duration: float, output: Path | None, fmt: str | None,
-             negative: str, seed: int, steps: int, guidance: float, backend: str, api_key: str | None,
-             api_base: str | None, explain: bool) -> None:
+def generate(
+    ctx: click.Context,
+    prompt: str,
+    duration: float,
+    output: Path | None,
+    fmt: str | None,
+    negative: str,
+    seed: int,
+    steps: int,
+    guidance: float,
+    backend: str,
+    api_key: str | None,
+    api_base: str | None,
+    explain: bool,
+) -> None:
     """Generate PROMPT as a music file, no video involved."""
     if explain:
         from .backends.procedural import explain as explain_prompt
@@ -305,10 +638,21 @@ def generate(ctx: click.Context, prompt: str, duration: float, output: Path | No
     output = output or Path(f"music.{fmt or 'mp3'}")
     fmt = fmt or output.suffix.lower().lstrip(".")
     if fmt not in FORMATS:
-        raise OptionError(f"Cannot tell the format of {output.name}: add -f with one of {', '.join(FORMATS)}.")
+        raise OptionError(
+            f"Cannot tell the format of {output.name}: add -f with one of {', '.join(FORMATS)}."
+        )
     result = generate_music(
-        prompt, duration, output, fmt=fmt, negative=negative, seed=seed, steps=steps, guidance=guidance,
-        backend=backend, api_key=_api_key(api_key), api_base=api_base,
+        prompt,
+        duration,
+        output,
+        fmt=fmt,
+        negative=negative,
+        seed=seed,
+        steps=steps,
+        guidance=guidance,
+        backend=backend,
+        api_key=_api_key(api_key),
+        api_base=api_base,
     )
     click.echo(f"Backend: {result.backend}")
     click.echo(f"Wrote {output} ({duration:g} s, {result.requests} request(s), cost {_money(result.cost)})")
@@ -339,10 +683,20 @@ def presets_show(name: str) -> None:
 
 @cli.command()
 @click.option("--port", type=click.IntRange(0, 65535), default=8777, show_default=True)
-@click.option("--latency", type=click.FloatRange(min=0), default=2.0, show_default=True,
-              help="Seconds a task spends generating.")
-@click.option("--fail-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True,
-              help="Share of tasks that end as failed.")
+@click.option(
+    "--latency",
+    type=click.FloatRange(min=0),
+    default=2.0,
+    show_default=True,
+    help="Seconds a task spends generating.",
+)
+@click.option(
+    "--fail-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Share of tasks that end as failed.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--api-key", help="Accept only this key (default: any non-empty key).")
 def emulator(port: int, latency: float, fail_rate: float, seed: int, api_key: str | None) -> None:
@@ -356,7 +710,9 @@ def emulator(port: int, latency: float, fail_rate: float, seed: int, api_key: st
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the group and map every failure to one line and an exit code."""
     try:
-        cli.main(args=argv, prog_name="autoscore", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="autoscore", standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:

@@ -6,8 +6,8 @@ pauses instead of pumping on every syllable. Detection runs once over a 16 kHz m
 decode (streaming, a few bytes per 30 ms frame are kept); the envelope is a smooth
 curve in dB at a modest control rate, interpolated per sample when applied.
 
-Fades are part of the envelope: ``DuckEnvelope.gains`` returns duck and fade together,
-so the mixer multiplies the music by one curve.
+The music's own fade-in and fade-out are not here: ``assemble`` shapes the music (it
+knows where each bed or span of music starts and ends), so the mixer never fades twice.
 """
 
 from __future__ import annotations
@@ -159,38 +159,25 @@ def _raised_cosine(x: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class DuckEnvelope:
-    """The music's gain over time: ducking in dB at ``control_rate``, plus fades."""
+    """The music's gain over time: ducking in dB at ``control_rate``."""
 
     control_rate: float
     duck_db: np.ndarray
     """Point i is the ducking gain (<= 0 dB) at time i / control_rate."""
     regions: tuple[Region, ...]
     duration: float
-    fade_in: float = 0.0
-    fade_out: float = 0.0
 
     def duck_db_at(self, times: np.ndarray) -> np.ndarray:
         return np.interp(np.asarray(times) * self.control_rate, np.arange(len(self.duck_db)), self.duck_db)
 
-    def fade_at(self, times: np.ndarray) -> np.ndarray:
-        t = np.asarray(times, np.float64)
-        gain = np.ones_like(t)
-        if self.fade_in > 0:
-            gain *= _raised_cosine(t / self.fade_in)
-        if self.fade_out > 0:
-            gain *= _raised_cosine((self.duration - t) / self.fade_out)
-        return gain
-
     def gains(self, start: int, count: int, rate: int) -> np.ndarray:
         """Linear gains (float32, shape (count,)) for frames [start, start+count) at ``rate``."""
         t = (start + np.arange(count)) / rate
-        return (10 ** (self.duck_db_at(t) / 20) * self.fade_at(t)).astype(np.float32)
+        return (10 ** (self.duck_db_at(t) / 20)).astype(np.float32)
 
     def curve_db(self, times: np.ndarray, floor_db: float = -60.0) -> np.ndarray:
-        """Total gain in dB (duck and fades) for plotting; silence shows as ``floor_db``."""
-        fade = self.fade_at(times)
-        with np.errstate(divide="ignore"):
-            return np.maximum(self.duck_db_at(times) + 20 * np.log10(fade), floor_db)
+        """Ducking gain in dB for plotting, never below ``floor_db``."""
+        return np.maximum(self.duck_db_at(times), floor_db)
 
 
 def build_envelope(regions: Iterable[Region], duration: float, settings: MixSettings) -> DuckEnvelope:
@@ -220,4 +207,4 @@ def build_envelope(regions: Iterable[Region], duration: float, settings: MixSett
         up = 1.0 - _raised_cosine((t - end) / release)
         curve = -depth * np.minimum(down, up)
         duck[lo:hi] = np.minimum(duck[lo:hi], curve)
-    return DuckEnvelope(cr, duck, regions, duration, max(settings.fade_in, 0.0), max(settings.fade_out, 0.0))
+    return DuckEnvelope(cr, duck, regions, duration)

@@ -138,13 +138,15 @@ async def _outpaint_job(
     stats: GenerationStats,
     event: ChunkEvent,
 ) -> None:
-    """First chunk from the music endpoint, then each one continues the music so far."""
+    """Each span's first chunk from the music endpoint, the rest continue the music so far."""
     for c in chunks:
         event(c.index, "queued")
-    first, rest = chunks[0], chunks[1:]
-    await _crossfade_job([first], backend, cache, store, settings, stats, event)
-    previous = store.load(first)
-    for chunk in rest:
+    previous: Audio | None = None
+    for chunk in chunks:
+        if chunk.is_first or previous is None:
+            await _crossfade_job([chunk], backend, cache, store, settings, stats, event)
+            previous = store.load(chunk)
+            continue
         tail_frames = min(previous.frames, OUTPAINT_TAIL * previous.rate)
         source = Audio(np.ascontiguousarray(previous.samples[-tail_frames:]), previous.rate)
         request = ContinuationRequest(

@@ -14,13 +14,13 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Protocol
 
 from . import render
-from .assemble import assemble
+from .assemble import DEFAULT_MAX_SHIFT, assemble_spans
 from .backends import make_backend, resolve_backend_name
 from .backends.base import FORMATS, Backend
 from .cache import AudioCache
@@ -29,15 +29,28 @@ from .generate import ChunkStore, GenerationStats, generate_chunks
 from .mix import MixReport, mix_audio
 from .models import MIX_RATE, Chunk, MediaInfo, Note, Section
 from .notes import notes_from_chapters, parse_notes
-from .pcm import PcmWriter
-from .plan import Plan, make_plan
+from .pcm import PcmFile, PcmWriter
+from .plan import Plan, make_plan, span_chunks
 from .presets import Preset, load_preset
 from .probe import probe
 from .prompts import build_sections
 
 log = logging.getLogger(__name__)
 
-__all__ = ["NOTES_SUFFIXES", "Reporter", "ScoreResult", "find_notes_beside", "plan_job", "score"]
+__all__ = [
+    "NOTES_SUFFIXES",
+    "Composed",
+    "MusicJob",
+    "Reporter",
+    "ScoreResult",
+    "check_cost",
+    "check_options",
+    "compose_music",
+    "find_notes_beside",
+    "plan_job",
+    "plan_music",
+    "score",
+]
 
 NOTES_SUFFIXES = (".notes.txt", ".notes.srt", ".notes.vtt", ".notes.json", ".srt.notes", ".notes")
 """Notes files picked up automatically beside an input: ``clip.notes.txt`` for ``clip.mp4``."""
@@ -121,14 +134,25 @@ class ScoreResult:
 
 
 @dataclass(frozen=True)
-class _Job:
-    info: MediaInfo
+class MusicJob:
+    """What the music needs, with no media file behind it.
+
+    A file's job adds its ``MediaInfo`` (``_Job``); a moviepy clip has only a duration
+    and maybe some audio, and plans, composes and mixes through the same functions.
+    """
+
+    duration: float
     preset: Preset
     sections: tuple[Section, ...]
     plan: Plan
     backend_name: str
     notes_source: str
     warnings: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Job(MusicJob):
+    info: MediaInfo
 
 
 def find_notes_beside(media: Path) -> Path | None:
@@ -165,6 +189,39 @@ def _backend_prices(name: str) -> tuple[float, float]:
     return 0.0, 0.0
 
 
+def plan_music(
+    duration: float,
+    notes: Sequence[Note] = (),
+    *,
+    preset: str | Path | Preset | None = None,
+    backend: str = "auto",
+    api_key: str | None = None,
+    prompt: str | None = None,
+    negative: str | None = None,
+    join: str = "crossfade",
+    notes_source: str = "",
+    warnings: Sequence[str] = (),
+) -> MusicJob:
+    """Sections, prompts and chunk plan for ``duration`` seconds: offline, and where bad input is caught."""
+    the_preset = preset if isinstance(preset, Preset) else load_preset(preset)
+    all_warnings = list(warnings)
+    built = build_sections(list(notes), duration, the_preset, prompt=prompt, negative=negative)
+    all_warnings.extend(built.warnings)
+    backend_name = resolve_backend_name(backend, api_key)
+    price, outpaint_price = _backend_prices(backend_name)
+    the_plan = make_plan(
+        duration,
+        built.sections,
+        the_preset,
+        backend_name=backend_name,
+        price_per_request=price,
+        outpaint_price=outpaint_price,
+        join=join,
+    )
+    return MusicJob(duration, the_preset, built.sections, the_plan, backend_name, notes_source,
+                    tuple(all_warnings))
+
+
 def plan_job(
     input: str | Path,
     *,
@@ -177,25 +234,15 @@ def plan_job(
     join: str = "crossfade",
     info: MediaInfo | None = None,
 ) -> _Job:
-    """Everything up to the plan: cheap, offline, and where bad input is caught."""
+    """Everything up to the plan for a media file: probe, notes (given, beside it or chapters), plan."""
     info = info or probe(input)
-    the_preset = preset if isinstance(preset, Preset) else load_preset(preset)
     warnings: list[str] = []
     note_list, notes_source = _read_notes(info, notes, warnings)
-    built = build_sections(note_list, info.duration, the_preset, prompt=prompt, negative=negative)
-    warnings.extend(built.warnings)
-    backend_name = resolve_backend_name(backend, api_key)
-    price, outpaint_price = _backend_prices(backend_name)
-    the_plan = make_plan(
-        info.duration,
-        built.sections,
-        the_preset,
-        backend_name=backend_name,
-        price_per_request=price,
-        outpaint_price=outpaint_price,
-        join=join,
+    music = plan_music(
+        info.duration, note_list, preset=preset, backend=backend, api_key=api_key, prompt=prompt,
+        negative=negative, join=join, notes_source=notes_source, warnings=warnings,
     )
-    return _Job(info, the_preset, built.sections, the_plan, backend_name, notes_source, tuple(warnings))
+    return _Job(**{f.name: getattr(music, f.name) for f in fields(MusicJob)}, info=info)
 
 
 @contextlib.contextmanager
@@ -208,7 +255,7 @@ def _timer(timings: dict[str, float], name: str) -> Iterator[None]:
 
 
 def _generate(
-    job: _Job,
+    job: MusicJob,
     chunks: tuple[Chunk, ...],
     backend: Backend,
     cache: AudioCache,
@@ -225,6 +272,97 @@ def _generate(
         join=job.plan.join,
         event=lambda i, s: reporter.chunk(i, total, s),
     )
+
+
+@dataclass
+class Composed:
+    """The music of a job on disk, and what making it took."""
+
+    music: PcmFile
+    backend: str
+    """The backend that made it: the planned one, or 'procedural' after a fallback."""
+    requests: int = 0
+    cache_hits: int = 0
+    cost: float = 0.0
+    fallback_used: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+def compose_music(
+    job: MusicJob,
+    work: Path,
+    *,
+    api_key: str | None = None,
+    api_base: str | None = None,
+    concurrency: int | None = None,
+    cache: AudioCache | None = None,
+    fallback: str | None = None,
+    reporter: Reporter | None = None,
+    timings: dict[str, float] | None = None,
+) -> Composed:
+    """Generate every chunk of ``job.plan`` and join them into ``work/music.f32``, ``job.duration`` long.
+
+    The one generation path for files and moviepy clips alike: same cache, same
+    fallback, same crossfades. ``work`` is a scratch folder the caller owns and removes.
+    """
+    rep: Reporter = reporter or _Quiet()
+    timings = timings if timings is not None else {}
+    cache = cache or AudioCache(None)
+    store = ChunkStore(work / "chunks")
+    warnings: list[str] = []
+    backend_used, fallback_used = job.backend_name, False
+    rep.stage("generate")
+    with _timer(timings, "generate"):
+        try:
+            chosen = make_backend(job.backend_name, api_key=api_key, api_base=api_base,
+                                  concurrency=concurrency)
+            stats = _generate(job, job.plan.chunks, chosen, cache, store, rep)
+        except BackendError as exc:
+            if fallback != "procedural" or job.backend_name == "procedural":
+                raise
+            message = (
+                f"The {job.backend_name} backend failed ({exc}); the music was made by the "
+                "procedural composer instead."
+            )
+            rep.warn(message)
+            warnings.append(message)
+            backend_used, fallback_used = "procedural", True
+            chosen = make_backend("procedural")
+            stats = _generate(job, job.plan.chunks, chosen, cache, store, rep)
+    cost = stats.cost(job.plan.price_per_request, job.plan.outpaint_price) if not fallback_used else 0.0
+
+    rep.stage("assemble")
+    with _timer(timings, "assemble"), PcmWriter(work / "music.f32", MIX_RATE) as writer:
+        tempo = job.preset.music.tempo
+        assemble_spans(
+            span_chunks(job.plan), store.load, job.duration, writer,
+            rate=MIX_RATE, fade_in=job.preset.mix.fade_in, fade_out=job.preset.mix.fade_out,
+            # Slide chunks at most half a beat when lining up their beats.
+            max_shift=min(DEFAULT_MAX_SHIFT, 30.0 / tempo) if tempo else DEFAULT_MAX_SHIFT,
+        )
+    return Composed(writer.file, backend_used, stats.requests, stats.cache_hits, cost,
+                    fallback_used, warnings)
+
+
+def check_options(
+    format: str | None = None, fallback: str | None = None, concurrency: int | None = None
+) -> None:
+    """The option checks every entry point shares, before anything is probed or generated."""
+    if format is not None and format not in FORMATS and format not in render.VIDEO_CONTAINERS:
+        allowed = ", ".join([*render.VIDEO_CONTAINERS, *FORMATS])
+        raise OptionError(f"Unknown format {format!r}: use one of {allowed}.")
+    if fallback not in (None, "procedural"):
+        raise OptionError(f"Unknown fallback {fallback!r}: the only fallback is 'procedural'.")
+    if concurrency is not None and not 1 <= concurrency <= 32:
+        raise OptionError(f"Concurrency {concurrency} is out of range: use 1 to 32.")
+
+
+def check_cost(plan: Plan, max_cost: float | None) -> None:
+    if max_cost is not None and plan.cost > max_cost + 1e-9:
+        raise CostLimitError(
+            f"This job needs {plan.requests} requests costing ${plan.cost:.4f}, above "
+            f"--max-cost ${max_cost:.4f}: raise the limit or shorten the input."
+        )
 
 
 def score(
@@ -258,13 +396,7 @@ def score(
     """
     rep: Reporter = reporter or _Quiet()
     timings: dict[str, float] = {}
-    if format is not None and format not in FORMATS and format not in render.VIDEO_CONTAINERS:
-        allowed = ", ".join([*render.VIDEO_CONTAINERS, *FORMATS])
-        raise OptionError(f"Unknown format {format!r}: use one of {allowed}.")
-    if fallback not in (None, "procedural"):
-        raise OptionError(f"Unknown fallback {fallback!r}: the only fallback is 'procedural'.")
-    if concurrency is not None and not 1 <= concurrency <= 32:
-        raise OptionError(f"Concurrency {concurrency} is out of range: use 1 to 32.")
+    check_options(format, fallback, concurrency)
 
     rep.stage("probe")
     with _timer(timings, "probe"):
@@ -290,48 +422,22 @@ def score(
         backend=job.backend_name, sections=job.sections, plan=job.plan,
         warnings=list(job.warnings), timings=timings, notes_source=job.notes_source,
     )
-    if max_cost is not None and job.plan.cost > max_cost + 1e-9:
-        raise CostLimitError(
-            f"This job needs {job.plan.requests} requests costing ${job.plan.cost:.4f}, above "
-            f"--max-cost ${max_cost:.4f}: raise the limit or shorten the input."
-        )
+    check_cost(job.plan, max_cost)
     if dry_run:
         return result
 
     cache = AudioCache(Path(cache_dir) if cache_dir else None, enabled=use_cache)
     with tempfile.TemporaryDirectory(prefix="autoscore-") as tmp:
         work = Path(tmp)
-        store = ChunkStore(work / "chunks")
-        rep.stage("generate")
-        with _timer(timings, "generate"):
-            try:
-                chosen = make_backend(job.backend_name, api_key=api_key, api_base=api_base,
-                                      concurrency=concurrency)
-                stats = _generate(job, job.plan.chunks, chosen, cache, store, rep)
-            except BackendError as exc:
-                if fallback != "procedural" or job.backend_name == "procedural":
-                    raise
-                message = (
-                    f"The {job.backend_name} backend failed ({exc}); the music was made by the "
-                    "procedural composer instead."
-                )
-                rep.warn(message)
-                result.warnings.append(message)
-                result.fallback_used = True
-                result.backend = "procedural"
-                chosen = make_backend("procedural")
-                stats = _generate(job, job.plan.chunks, chosen, cache, store, rep)
-        result.requests, result.cache_hits = stats.requests, stats.cache_hits
-        if result.backend == job.backend_name:
-            result.cost = stats.cost(job.plan.price_per_request, job.plan.outpaint_price)
-
-        rep.stage("assemble")
-        with _timer(timings, "assemble"), PcmWriter(work / "music.f32", MIX_RATE) as writer:
-            assemble(
-                job.plan.chunks, store.load, info.duration, writer,
-                rate=MIX_RATE, fade_in=job.preset.mix.fade_in, fade_out=job.preset.mix.fade_out,
-            )
-        music = writer.file
+        composed = compose_music(
+            job, work, api_key=api_key, api_base=api_base, concurrency=concurrency, cache=cache,
+            fallback=fallback, reporter=rep, timings=timings,
+        )
+        result.backend, result.fallback_used = composed.backend, composed.fallback_used
+        result.requests, result.cache_hits = composed.requests, composed.cache_hits
+        result.cost = composed.cost
+        result.warnings.extend(composed.warnings)
+        music = composed.music
 
         rep.stage("mix")
         with _timer(timings, "mix"):
@@ -341,7 +447,7 @@ def score(
             from .report import write_report
 
             with _timer(timings, "report"):
-                write_report(Path(report), result.mix, info.duration,
+                write_report(Path(report), result.mix,
                              sections=[s.start for s in job.sections],
                              chunks=[c.start for c in job.plan.chunks])
             result.report = Path(report)

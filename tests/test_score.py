@@ -91,3 +91,23 @@ def test_result_reports_sections_cost_and_timings(media: Media, tmp_path: Path) 
     assert result.cost == 0.0
     assert {"probe", "plan", "generate", "assemble", "mix", "total"} <= set(result.timings)
     assert result.mix is not None and result.mix.integrated_lufs is not None
+
+
+def test_music_track_stems_and_report(media: Media, tmp_path: Path) -> None:
+    out = tmp_path / "two-tracks.mkv"
+    stems = tmp_path / "stems"
+    picture = tmp_path / "mix.png"
+    result = autoscore.score(media.mkv, out, music_track=True, stems=stems, report=picture)
+    from autoscore import ffmpeg as ff
+
+    banner = ff.run(["-i", str(out), "-f", "ffmetadata", "-"], what="read").stderr.decode()
+    assert banner.count("Audio:") == 2 and "Music (ducked)" in banner
+    assert sorted(p.name for p in stems.iterdir()) == ["mix.wav", "music.wav", "music_ducked.wav", "original.wav"]
+    assert picture.stat().st_size > 10_000 and picture.read_bytes()[:4] == b"\x89PNG"
+    assert result.stems == stems and result.report == picture
+
+
+def test_second_run_is_served_from_cache(media: Media, tmp_path: Path) -> None:
+    first = autoscore.score(media.vertical, tmp_path / "a.mp4", cache_dir=tmp_path / "cache")
+    again = autoscore.score(media.vertical, tmp_path / "b.mp4", cache_dir=tmp_path / "cache")
+    assert first.requests >= 1 and again.requests == 0 and again.cache_hits == first.requests

@@ -1,0 +1,300 @@
+"""``autoscore batch``: score many files at once, and pick up where a previous run stopped.
+
+Each file is one ``score()`` call in a thread of a small pool: while one file waits on
+the generator, another renders, and ``jobs`` bounds how many run at all. A file that
+fails is recorded and the rest carry on, because the person running a batch over a
+folder wants the 199 good files, not a stop at the first bad one. A finished output is
+only ever renamed into place whole, so "the output exists and is newer than the input
+(and its notes)" is enough to skip it on the next run; ``force`` redoes everything.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .backends.base import FORMATS
+from .errors import AutoscoreError, OptionError, OutputPathError
+from .pipeline import find_notes_beside, score
+from .render import VIDEO_CONTAINERS
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "MEDIA_SUFFIXES",
+    "BatchResult",
+    "FileOutcome",
+    "expand_inputs",
+    "format_summary",
+    "output_for",
+    "run_batch",
+]
+
+MEDIA_SUFFIXES = frozenset(
+    {*VIDEO_CONTAINERS, *FORMATS, "avi", "mpg", "mpeg", "ts", "mts", "wma", "aiff", "aif"}
+)
+"""What a folder or glob contributes; anything else there (notes, images, outputs) is ignored."""
+SCORED_MARK = ".scored"
+"""Outputs are ``<stem>.scored.<ext>``: a rerun over the same folder never scores its own outputs."""
+
+OK, SKIPPED, FAILED = "ok", "skipped", "failed"
+
+
+@dataclass
+class FileOutcome:
+    """What happened to one input."""
+
+    input: Path
+    output: Path | None
+    status: str
+    """ok, skipped or failed."""
+    message: str = ""
+    seconds: float = 0.0
+    exit_code: int = 0
+    """For a failure, the exit code ``autoscore score`` would have given it."""
+    warnings: list[str] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    """For a scored file: backend, notes, requests, cache hits, cost."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "input": str(self.input),
+            "output": str(self.output) if self.output else None,
+            "status": self.status,
+            "message": self.message,
+            "seconds": round(self.seconds, 3),
+            "warnings": list(self.warnings),
+            **self.details,
+        }
+
+
+@dataclass
+class BatchResult:
+    outcomes: list[FileOutcome]
+    seconds: float = 0.0
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    @property
+    def exit_code(self) -> int:
+        """1 when any file failed, whatever the kind of failure: the batch as a whole did not finish."""
+        return 1 if self.count(FAILED) else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.count(OK),
+            "skipped": self.count(SKIPPED),
+            "failed": self.count(FAILED),
+            "seconds": round(self.seconds, 3),
+            "files": [o.to_dict() for o in self.outcomes],
+        }
+
+
+def expand_inputs(inputs: Iterable[str | Path]) -> tuple[list[Path], list[FileOutcome]]:
+    """Files, folders (their media files, not recursive) and globs, in order, each once.
+
+    Returns the inputs and, for each argument that named nothing, a failed outcome: a typo
+    in one argument should not cost the user the rest of the batch.
+    """
+    found: list[Path] = []
+    missing: list[FileOutcome] = []
+    for arg in inputs:
+        text = str(arg)
+        path = Path(text)
+        if path.is_dir():
+            found.extend(sorted(p for p in path.iterdir() if p.is_file() and _is_media(p)))
+        elif path.is_file():
+            found.append(path)  # named explicitly: scored whatever its extension
+        elif glob.has_magic(text):
+            matches = sorted(Path(m) for m in glob.glob(text, recursive=True))
+            media = [m for m in matches if m.is_file() and _is_media(m)]
+            if not media:
+                missing.append(_failed(path, f"No media files match {text}: check the pattern."))
+            found.extend(media)
+        else:
+            missing.append(_failed(path, f"Input {text} does not exist: check the path."))
+    unique: dict[Path, Path] = {}
+    for p in found:
+        unique.setdefault(p.resolve(), p)
+    return list(unique.values()), missing
+
+
+def _is_media(path: Path) -> bool:
+    return path.suffix.lower().lstrip(".") in MEDIA_SUFFIXES and SCORED_MARK not in path.suffixes
+
+
+def _failed(path: Path, message: str, code: int = 2) -> FileOutcome:
+    return FileOutcome(path, None, FAILED, message, exit_code=code)
+
+
+def output_for(input: Path, out_dir: Path | None, format: str | None = None) -> Path:
+    """``<out_dir>/<stem>.scored.<ext>``, beside the input when ``out_dir`` is None.
+
+    Decided from the name alone, so skipping a finished file costs no probe. An audio file
+    asked to become a video fails in ``score`` with a message saying so.
+    """
+    ext = (format or input.suffix.lstrip(".") or "mp4").lower()
+    folder = out_dir if out_dir is not None else input.parent
+    return folder / f"{input.stem}{SCORED_MARK}.{ext}"
+
+
+def is_finished(input: Path, output: Path, notes: Path | None = None) -> bool:
+    """True when ``output`` exists and is newer than the input and the notes that shaped it."""
+    if not output.is_file():
+        return False
+    sources = [input, notes if notes is not None else find_notes_beside(input)]
+    newest = max(p.stat().st_mtime for p in sources if p is not None and p.exists())
+    return output.stat().st_mtime >= newest
+
+
+class _Collect:
+    """Per-file reporter: keeps warnings for the summary instead of interleaving threads' output."""
+
+    def __init__(self, name: str, on_warning: Callable[[str, str], None] | None) -> None:
+        self.name = name
+        self.warnings: list[str] = []
+        self.on_warning = on_warning
+
+    def stage(self, name: str) -> None:
+        log.debug("%s: %s", self.name, name)
+
+    def chunk(self, index: int, total: int, state: str) -> None:
+        log.debug("%s: chunk %d/%d %s", self.name, index + 1, total, state)
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+        if self.on_warning is not None:
+            self.on_warning(self.name, message)
+
+
+def run_batch(
+    inputs: Sequence[str | Path],
+    out_dir: str | Path | None = None,
+    *,
+    jobs: int = 2,
+    format: str | None = None,
+    force: bool = False,
+    notes: str | Path | None = None,
+    on_start: Callable[[int], None] | None = None,
+    on_done: Callable[[FileOutcome], None] | None = None,
+    on_warning: Callable[[str, str], None] | None = None,
+    **options: Any,
+) -> BatchResult:
+    """Score every input into ``out_dir``; never raises for one file's failure.
+
+    ``options`` are ``score()``'s keyword options (preset, backend, api_key, ...), the
+    same for every file; notes are found beside each input unless ``notes`` names one
+    file for all. ``on_start(total)`` and ``on_done(outcome)`` drive a progress display;
+    ``on_done`` runs in worker threads, one call at a time per file.
+    Raises ``OptionError`` only for a batch that cannot start at all.
+    """
+    t0 = time.perf_counter()
+    if not 1 <= jobs <= 16:
+        raise OptionError(f"--jobs {jobs} is out of range: use 1 to 16.")
+    for forbidden in ("output", "stems", "report", "reporter", "dry_run"):
+        if forbidden in options:
+            raise OptionError(f"run_batch does not take {forbidden!r}: outputs are named per file.")
+    folder = Path(out_dir) if out_dir is not None else None
+    if folder is not None:
+        _make_folder(folder)
+    files, outcomes = expand_inputs(inputs)
+    if not files and not outcomes:
+        raise OptionError("No inputs given: name files, folders or glob patterns.")
+    _check_names_apart(files, folder, format)
+    if on_start is not None:
+        on_start(len(files) + len(outcomes))
+    for o in outcomes:
+        if on_done is not None:
+            on_done(o)
+
+    def one(path: Path) -> FileOutcome:
+        outcome = _score_one(path, output_for(path, folder, format), format=format, force=force,
+                             notes=notes, on_warning=on_warning, options=options)
+        if on_done is not None:
+            on_done(outcome)
+        return outcome
+
+    done: dict[Path, FileOutcome] = {}
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="autoscore-batch") as pool:
+        futures = {pool.submit(one, path): path for path in files}
+        try:
+            for future in as_completed(futures):
+                done[futures[future]] = future.result()
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+    ordered = [*outcomes, *(done[p] for p in files)]
+    return BatchResult(ordered, time.perf_counter() - t0)
+
+
+def _make_folder(folder: Path) -> None:
+    if folder.exists() and not folder.is_dir():
+        raise OutputPathError(f"--out {folder} is a file, not a folder: name a folder.")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputPathError(
+            f"Cannot create the output folder {folder} ({exc.strerror}): choose another."
+        ) from exc
+
+
+def _check_names_apart(files: Sequence[Path], folder: Path | None, format: str | None) -> None:
+    """Two inputs must not write one output (``a/clip.mp4`` and ``b/clip.mp4`` into one folder)."""
+    seen: dict[Path, Path] = {}
+    for path in files:
+        out = output_for(path, folder, format).resolve()
+        if out in seen:
+            raise OptionError(
+                f"{seen[out]} and {path} would both be written to {out}: score them into "
+                "separate --out folders."
+            )
+        seen[out] = path
+
+
+def _score_one(path: Path, output: Path, *, format: str | None, force: bool, notes: str | Path | None,
+               on_warning: Callable[[str, str], None] | None, options: dict[str, Any]) -> FileOutcome:
+    t0 = time.perf_counter()
+    notes_path = Path(notes) if notes is not None else None
+    if not force and is_finished(path, output, notes_path):
+        return FileOutcome(path, output, SKIPPED, "already scored", time.perf_counter() - t0)
+    reporter = _Collect(path.name, on_warning)
+    try:
+        result = score(path, output, format=format, notes=notes, reporter=reporter, **options)
+    except AutoscoreError as exc:
+        return FileOutcome(path, None, FAILED, str(exc), time.perf_counter() - t0, exc.exit_code,
+                           list(reporter.warnings))
+    except Exception as exc:  # a bug in one file's run must not lose the others
+        log.debug("internal error on %s", path, exc_info=True)
+        return FileOutcome(path, None, FAILED, f"internal error: {exc!r}; rerun this file with --debug.",
+                           time.perf_counter() - t0, 1, list(reporter.warnings))
+    details = {
+        "backend": result.backend,
+        "notes": result.notes_source,
+        "requests": result.requests,
+        "cache_hits": result.cache_hits,
+        "cost": round(result.cost, 4),
+        "duration": result.duration,
+    }
+    return FileOutcome(path, output, OK, "", time.perf_counter() - t0, 0, list(result.warnings), details)
+
+
+def format_summary(result: BatchResult) -> str:
+    """The summary as plain text, one line a file: for logs and pipes."""
+    lines = []
+    for o in result.outcomes:
+        where = f" -> {o.output}" if o.output is not None and o.status == OK else ""
+        why = f": {o.message}" if o.message and o.status != OK else ""
+        lines.append(f"{o.status:<8} {o.input}{where} ({o.seconds:.1f} s){why}")
+    lines.append(
+        f"{result.count(OK)} scored, {result.count(SKIPPED)} skipped, {result.count(FAILED)} failed "
+        f"in {result.seconds:.1f} s"
+    )
+    return "\n".join(lines)
