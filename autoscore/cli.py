@@ -185,17 +185,46 @@ def _money(x: float) -> str:
 # -- the group ------------------------------------------------------------------------
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, prog_name="autoscore")
-@click.option("--debug", is_flag=True, help="Show tracebacks and every ffmpeg command.")
-@click.option("-v", "--verbose", is_flag=True, help="Say more about each stage.")
-@click.option("-q", "--quiet", is_flag=True, help="Print only errors and the result.")
-@click.pass_context
-def cli(ctx: click.Context, debug: bool, verbose: bool, quiet: bool) -> None:
-    """Score videos and podcasts with music that fits, mixed under the voice."""
+def _apply_verbosity(ctx: click.Context) -> None:
+    obj = ctx.find_root().ensure_object(dict)
+    debug, verbose, quiet = obj.get("debug", False), obj.get("verbose", False), obj.get("quiet", False)
     _state["debug"] = debug
     _setup_logging(verbose, debug)
-    ctx.obj = {"verbose": verbose or debug, "quiet": quiet}
+    obj["verbose"], obj["quiet"] = verbose or debug, quiet
+    ctx.obj = obj
+
+
+def _flag_callback(name: str) -> Any:
+    def callback(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+        if value:
+            ctx.find_root().ensure_object(dict)[name] = True
+            _apply_verbosity(ctx)
+
+    return callback
+
+
+def _verbosity(f: Any) -> Any:
+    """--debug, -v and -q, accepted before or after the command name."""
+    for name, decls, text in reversed(
+        [
+            ("debug", ("--debug",), "Show tracebacks and every ffmpeg command."),
+            ("verbose", ("-v", "--verbose"), "Say more about each stage."),
+            ("quiet", ("-q", "--quiet"), "Print only errors and the result."),
+        ]
+    ):
+        f = click.option(
+            *decls, is_flag=True, expose_value=False, is_eager=True, help=text, callback=_flag_callback(name)
+        )(f)
+    return f
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="autoscore")
+@_verbosity
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Score videos and podcasts with music that fits, mixed under the voice."""
+    _apply_verbosity(ctx)
 
 
 # Options shared by score, plan and batch, declared once.
@@ -368,6 +397,7 @@ def _run_score(ctx: click.Context, input: Path, preset: Any, opts: dict[str, Any
 
 
 @cli.command()
+@_verbosity
 @click.argument("input", type=click.Path(path_type=Path))
 @_score_options
 @click.pass_context
@@ -377,6 +407,7 @@ def score(ctx: click.Context, input: Path, **opts: Any) -> None:
 
 
 @cli.command()
+@_verbosity
 @click.argument("episode", type=click.Path(path_type=Path))
 @click.option(
     "--intro",
@@ -428,6 +459,7 @@ def _print_result(result: Any) -> None:
 
 
 @cli.command()
+@_verbosity
 @click.argument("input", type=click.Path(path_type=Path))
 @_job_options
 @_mix_overrides
@@ -467,6 +499,7 @@ def plan(ctx: click.Context, input: Path, as_json: bool, **opts: Any) -> None:
 
 
 @cli.command()
+@_verbosity
 @click.argument("inputs", nargs=-1, required=True)
 @click.option(
     "-o",
@@ -586,6 +619,7 @@ def _print_batch(result: Any) -> None:
 
 
 @cli.command()
+@_verbosity
 @click.argument("prompt")
 @click.option(
     "-d",
@@ -682,6 +716,7 @@ def presets_show(name: str) -> None:
 
 
 @cli.command()
+@_verbosity
 @click.option("--port", type=click.IntRange(0, 65535), default=8777, show_default=True)
 @click.option(
     "--latency",

@@ -2,7 +2,9 @@
 
 The same plan, generate and assemble stages that score a video, minus the video: one
 section spanning the whole length, so music past 120 s is chunked and joined exactly as
-it is under a film.
+it is under a film. The finished piece is exported with pydub, which writes any of the
+seven formats with tags (title, artist, comment) so a bed dropped into an editor or a
+podcast host says what it is and how it was made.
 """
 
 from __future__ import annotations
@@ -11,13 +13,16 @@ import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
+
 from .assemble import assemble
 from .backends import make_backend, resolve_backend_name
 from .cache import AudioCache
-from .ffmpeg import AUDIO_FORMATS, run
+from .errors import FFmpegError
+from .ffmpeg import AUDIO_FORMATS, ffmpeg_exe
 from .generate import ChunkStore, generate_chunks
 from .models import MIX_RATE, Section
-from .pcm import PcmWriter
+from .pcm import PcmFile, PcmWriter
 from .plan import make_plan
 from .presets import GenerationSettings, Preset
 from .render import atomic_output, check_output_path
@@ -54,7 +59,7 @@ def generate_music(
 
     # Validate the request fields the user typed before anything is spent.
     GenerationRequest(prompt, 1, negative, steps, guidance, fmt, seed).validate()
-    check_output_path(Path("/nonexistent-input"), output)
+    check_output_path(None, output)
     name = resolve_backend_name(backend, api_key)
     chosen = make_backend(name, api_key=api_key, api_base=api_base)
     section = Section(0, 0.0, float(duration), prompt, prompt, negative, "whole")
@@ -65,7 +70,6 @@ def generate_music(
     )
     # A standalone piece is one whole: chunk seeds follow the user's seed.
     chunks = tuple(replace(c, seed=seed * 1000 + c.index) for c in plan.chunks)
-    spec = AUDIO_FORMATS[fmt]
     with tempfile.TemporaryDirectory(prefix="autoscore-") as tmp:
         work = Path(tmp)
         store = ChunkStore(work / "chunks")
@@ -74,12 +78,30 @@ def generate_music(
         )
         with PcmWriter(work / "music.f32", MIX_RATE) as writer:
             assemble(chunks, store.load, duration, writer, rate=MIX_RATE, fade_in=0.02, fade_out=1.5)
+        tags = {"title": prompt[:200], "artist": "autoscore", "comment": f"{name} backend, seed {seed}"}
         with atomic_output(output) as tmp_out:
-            run(
-                ["-loglevel", "error", "-y", "-f", "f32le", "-ar", str(MIX_RATE), "-ac", "2",
-                 "-i", str(writer.file.path), "-c:a", spec.codec, *spec.codec_args, "-f", spec.muxer,
-                 str(tmp_out)],
-                what=f"write {output.name}",
-            )
+            export(writer.file, tmp_out, fmt, tags)
     cost = stats.cost(chosen.price_per_request, chosen.outpaint_price)
     return MusicResult(output, name, stats.requests, cost)
+
+
+def export(music: PcmFile, path: Path, fmt: str, tags: dict[str, str]) -> None:
+    """Write ``music`` to ``path`` in ``fmt`` with ``tags``, through pydub."""
+    import warnings
+
+    with warnings.catch_warnings():
+        # pydub looks for ffmpeg on PATH at import and warns when there is none; we hand
+        # it imageio-ffmpeg's binary right after.
+        warnings.simplefilter("ignore")
+        from pydub import AudioSegment
+
+    AudioSegment.converter = ffmpeg_exe()
+    pcm16 = (np.clip(music.read_all(), -1.0, 1.0) * 32767.0).round().astype("<i2")
+    segment = AudioSegment(pcm16.tobytes(), sample_width=2, frame_rate=music.rate, channels=music.channels)
+    spec = AUDIO_FORMATS[fmt]
+    parameters = [*spec.codec_args, "-loglevel", "error"]
+    try:
+        handle = segment.export(path, format=spec.muxer, codec=spec.codec, parameters=parameters, tags=tags)
+        handle.close()
+    except Exception as exc:  # pydub raises CouldntEncodeError with ffmpeg's stderr
+        raise FFmpegError(f"Could not write {path.name}: {str(exc).strip().splitlines()[-1]}") from exc

@@ -418,7 +418,7 @@ def score(
     for w in job.warnings:
         rep.warn(w)
     result = ScoreResult(
-        input=info.path, output=None if dry_run else out_path, duration=info.duration,
+        input=info.path, output=None if dry_run else out_path, duration=info.duration, dry_run=dry_run,
         backend=job.backend_name, sections=job.sections, plan=job.plan,
         warnings=list(job.warnings), timings=timings, notes_source=job.notes_source,
     )

@@ -123,11 +123,11 @@ def output_spec(info: MediaInfo, output: Path, fmt: str | None = None) -> Output
     return OutputSpec(output, kind, False, box.muxer, codec, args, box.temp_suffix)
 
 
-def check_output_path(input_path: Path, output: Path) -> None:
+def check_output_path(input_path: Path | None, output: Path) -> None:
     """Refuse, before any work, an output that would overwrite the input or cannot be written."""
-    src = input_path.resolve()
     dst = output.resolve()
-    if src == dst or (dst.exists() and os.path.samefile(src, dst)):
+    src = input_path.resolve() if input_path is not None else None
+    if src is not None and (src == dst or (dst.exists() and src.exists() and os.path.samefile(src, dst))):
         raise OutputPathError(
             f"Output {output} is the input itself: autoscore never overwrites its input; "
             "choose another name with -o."

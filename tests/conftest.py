@@ -15,6 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# The emulator fixtures live beside their helpers; importing them here shares them with every module.
+from emulator_fixtures import cache_dir, emulator, emulator_server  # noqa: F401
+
 from autoscore import ffmpeg as ff
 from autoscore.ffmpeg import decode_audio
 

@@ -1,8 +1,8 @@
 """Shared fixtures for tests that talk to the WaveSpeed emulator over loopback HTTP.
 
-Import the fixtures into a test module (``from emulator_fixtures import emulator, ...``);
-the lead moves them to conftest.py later. One server per module keeps ffmpeg and thread
-start-up out of every test; ``emulator`` resets its faults and counts before each test.
+conftest.py shares the fixtures with every test module; the helpers (``make_client``,
+``run``, ``TEST_KEY``) are imported where used. One server per module keeps ffmpeg and
+thread start-up out of every test; ``emulator`` resets its faults and counts before each test.
 """
 
 from __future__ import annotations

@@ -1,7 +1,6 @@
 """The generation cache: keys that change exactly when the music could, entries that survive
 only intact, and a second run against the emulator that sends no request at all."""
 
-# ruff: noqa: F811 - the emulator fixtures are imported by name until the lead moves them to conftest.py
 from __future__ import annotations
 
 import asyncio
@@ -12,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import platformdirs
 import pytest
-from emulator_fixtures import cache_dir, emulator, emulator_server, make_client, run  # noqa: F401
+from emulator_fixtures import make_client, run
 
 from autoscore.backends.base import ContinuationRequest, GenerationRequest
 from autoscore.backends.procedural import ProceduralBackend

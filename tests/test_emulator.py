@@ -1,6 +1,5 @@
 """The emulator itself, spoken to with plain httpx: the contract, its 400s and its fault switches."""
 
-# ruff: noqa: F811 - the emulator fixtures are imported by name until the lead moves them to conftest.py
 from __future__ import annotations
 
 import json
@@ -12,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from emulator_fixtures import TEST_KEY, emulator, emulator_server  # noqa: F401 - fixtures
+from emulator_fixtures import TEST_KEY
 
 from autoscore.backends.base import FORMATS
 from autoscore.emulator import MUSIC_PATH, OUTPAINT_PATH, RESULT_PREFIX, UPLOAD_PATH, Emulator

@@ -102,7 +102,8 @@ def test_music_track_stems_and_report(media: Media, tmp_path: Path) -> None:
 
     banner = ff.run(["-i", str(out), "-f", "ffmetadata", "-"], what="read").stderr.decode()
     assert banner.count("Audio:") == 2 and "Music (ducked)" in banner
-    assert sorted(p.name for p in stems.iterdir()) == ["mix.wav", "music.wav", "music_ducked.wav", "original.wav"]
+    names = sorted(p.name for p in stems.iterdir())
+    assert names == ["mix.wav", "music.wav", "music_ducked.wav", "original.wav"]
     assert picture.stat().st_size > 10_000 and picture.read_bytes()[:4] == b"\x89PNG"
     assert result.stems == stems and result.report == picture
 

@@ -5,7 +5,6 @@ that says what to do, and the emulator's request counts prove the money rules: a
 submission whose outcome is unknown is never sent twice.
 """
 
-# ruff: noqa: F811 - the emulator fixtures are imported by name until the lead moves them to conftest.py
 from __future__ import annotations
 
 import asyncio
@@ -18,14 +17,7 @@ from email.utils import format_datetime
 import httpx
 import numpy as np
 import pytest
-from emulator_fixtures import (  # noqa: F401 - fixtures are used by name
-    TEST_KEY,
-    RecordingClock,
-    emulator,
-    emulator_server,
-    make_client,
-    run,
-)
+from emulator_fixtures import TEST_KEY, RecordingClock, make_client, run
 
 from autoscore.backends.base import FORMATS, ContinuationRequest, GenerationRequest
 from autoscore.backends.wavespeed import (

@@ -1,0 +1,115 @@
+"""Whole jobs against the emulator over loopback: concurrency, resume, cost, fallback, outpaint."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+from conftest import Media, make_media
+from emulator_fixtures import TEST_KEY, make_client
+
+from autoscore.cache import AudioCache
+from autoscore.cli import main
+from autoscore.emulator import Emulator
+from autoscore.errors import BackendError
+from autoscore.generate import ChunkStore, generate_chunks
+from autoscore.models import Chunk
+from autoscore.presets import GenerationSettings
+from autoscore.probe import probe
+
+
+def six_chunks() -> list[Chunk]:
+    return [
+        Chunk(i, i * 2.0, 3, f"warm piano, 90 BPM, part {i}", "vocals", 0, 1.0, 1.0, i == 0, i == 5, seed=i)
+        for i in range(6)
+    ]
+
+
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    out, err = capsys.readouterr()
+    return (exc.value.code if isinstance(exc.value.code, int) else 0), out, err
+
+
+def test_all_chunks_are_in_flight_at_once(emulator: Emulator, tmp_path: Path) -> None:
+    emulator.latency = 0.5
+    backend = make_client(emulator, max_concurrency=6)
+    stats = generate_chunks(six_chunks(), backend, AudioCache(tmp_path / "c"), ChunkStore(tmp_path / "s"),
+                            GenerationSettings(format="flac"))
+    assert stats.requests == 6
+    assert emulator.stats["submits"] == 6
+    assert emulator.stats["peak_active"] == 6
+
+
+def test_a_failed_chunk_is_the_only_one_asked_for_again(emulator: Emulator, tmp_path: Path) -> None:
+    cache = AudioCache(tmp_path / "cache")
+    emulator.faults.update(fail_submit_number=4, fail_submit_status=503)
+    with pytest.raises(BackendError):
+        generate_chunks(six_chunks(), make_client(emulator, max_concurrency=1), cache,
+                        ChunkStore(tmp_path / "a"), GenerationSettings())
+    assert emulator.stats["submits"] == 6  # the other five finished and were cached
+    emulator.reset()
+    stats = generate_chunks(six_chunks(), make_client(emulator), cache, ChunkStore(tmp_path / "b"),
+                            GenerationSettings())
+    assert emulator.stats["submits"] == 1
+    assert stats.requests == 1 and stats.cache_hits == 5
+
+
+def _remote(emulator: Emulator) -> list[str]:
+    return ["--backend", "wavespeed", "--api-base", emulator.base_url, "--api-key", TEST_KEY]
+
+
+def test_dry_run_shows_cost_and_sends_nothing(media: Media, emulator: Emulator, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(["score", str(media.mp4), "-o", str(tmp_path / "x.mp4"), "--dry-run",
+                              *_remote(emulator)], capsys)
+    assert code == 0 and "$0.0217" in out
+    assert emulator.stats["requests"] == 0 and not list(tmp_path.iterdir())
+    code, out, err = run_cli(["score", str(media.mp4), "-o", str(tmp_path / "x.mp4"), "--max-cost", "0.01",
+                              *_remote(emulator)], capsys)
+    assert code == 2 and "above --max-cost" in err and emulator.stats["requests"] == 0
+
+
+def test_remote_score_reports_cost_and_never_prints_the_key(
+    media: Media, emulator: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    out_file = tmp_path / "remote.mp4"
+    code, out, err = run_cli(["-v", "score", str(media.mp4), "-o", str(out_file), "--json",
+                              "--no-cache", *_remote(emulator)], capsys)
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["backend"] == "wavespeed" and result["requests"] == 1
+    assert result["cost"] == pytest.approx(0.0217)
+    assert emulator.stats["submits"] == 1 and out_file.is_file()
+    assert TEST_KEY not in out + err + caplog.text
+
+
+def test_fallback_completes_offline_and_says_so(media: Media, emulator: Emulator, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    emulator.faults.update(fail_tasks=100, fail_error="GPU worker lost")
+    base = ["score", str(media.mp4), "--no-cache", *_remote(emulator)]
+    code, _, err = run_cli([*base, "-o", str(tmp_path / "no.mp4")], capsys)
+    assert code == 1 and "GPU worker lost" in err and not list(tmp_path.iterdir())
+    code, out, err = run_cli([*base, "-o", str(tmp_path / "yes.mp4"), "--fallback", "procedural"], capsys)
+    assert code == 0 and (tmp_path / "yes.mp4").is_file()
+    assert "Warning:" in err and "procedural composer instead" in err
+    assert "Backend: procedural" in out
+
+
+def test_outpaint_join_continues_the_music(emulator: Emulator, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    long_input = make_media(tmp_path / "long.flac", video=None, audio="silence", seconds=125)
+    out = tmp_path / "long.scored.flac"
+    code, stdout, err = run_cli(["score", str(long_input), "-o", str(out), "--join", "outpaint", "--json",
+                                 "--no-cache", *_remote(emulator)], capsys)
+    assert code == 0, err
+    result = json.loads(stdout)
+    assert emulator.stats["submits"] == 2 and emulator.stats["outpaints"] == 1  # music + continuation
+    assert emulator.stats["uploads"] == 1
+    assert result["cost"] == pytest.approx(0.0217 + 0.0446)
+    assert probe(out).duration == pytest.approx(125, abs=0.05)
