@@ -1,0 +1,182 @@
+"""Generation: the procedural composer's real-time factor, and how well remote chunks overlap.
+
+1. The composer runs in a child pinned to one core with every BLAS/OpenMP pool at one
+   thread, on the prompts of ``bench_procedural`` with its caches cleared before each
+   piece; the baseline is numpy writing a plain sine of the same length in that child.
+2. Against the local WaveSpeed emulator with a fixed latency, the real
+   ``WaveSpeedBackend`` and ``generate_chunks`` fetch one chunk, then a six-chunk job;
+   with the chunks in flight together the six should take barely longer than the one.
+
+    python benchmarks/bench_generation.py [--duration 120] [--latency 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from harness import Table, verdict
+
+__all__ = ["EmulatorResult", "RtfResult", "generation_table", "run_emulator", "run_rtf"]
+
+GOAL_RTF = 100.0
+GOAL_OVERLAP = 1.5
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+              "NUMEXPR_NUM_THREADS": "1"}
+
+
+@dataclass(frozen=True)
+class RtfResult:
+    duration: int
+    per_prompt: dict[str, float]
+    """Seconds of CPU-bound wall time per prompt."""
+    sine_seconds: float
+
+    @property
+    def worst(self) -> float:
+        return self.duration / max(self.per_prompt.values())
+
+    @property
+    def median(self) -> float:
+        return self.duration / statistics.median(self.per_prompt.values())
+
+
+def _rtf_child(duration: int) -> None:
+    """Runs in the pinned child: prints one JSON line."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    from bench_procedural import PROMPTS, clear_caches, sine_baseline
+
+    from autoscore.backends.base import GenerationRequest
+    from autoscore.backends.procedural import compose
+
+    compose(GenerationRequest("warm up", 2))  # imports and one-time tables, not composition
+    sine = min(sine_baseline(duration) for _ in range(3))
+    per_prompt = {}
+    for prompt in PROMPTS:
+        clear_caches()
+        start = time.perf_counter()
+        compose(GenerationRequest(prompt, duration))
+        per_prompt[prompt] = time.perf_counter() - start
+    print(json.dumps({"per_prompt": per_prompt, "sine": sine}))
+
+
+def run_rtf(duration: int = 120) -> RtfResult:
+    env = {**os.environ, **ONE_THREAD}
+    proc = subprocess.run([sys.executable, __file__, "--rtf-child", str(duration)], env=env,
+                          capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"composer benchmark failed: {proc.stderr.strip()[-800:]}")
+    data = json.loads(proc.stdout.strip().splitlines()[-1])
+    return RtfResult(duration, data["per_prompt"], data["sine"])
+
+
+@dataclass(frozen=True)
+class EmulatorResult:
+    latency: float
+    chunk_seconds: int
+    concurrency: int
+    one: float
+    six: float
+    requests: int
+
+    @property
+    def ratio(self) -> float:
+        return self.six / self.one
+
+
+def _six_chunks(chunk_seconds: int) -> tuple:  # type: ignore[type-arg]
+    """Six consecutive chunks as the planner lays them out, each ``chunk_seconds`` long."""
+    from autoscore.models import Section
+    from autoscore.plan import make_plan
+    from autoscore.presets import Preset
+
+    preset = Preset()
+    duration = 6 * 120 - 5 * preset.mix.crossfade - 10  # six requests by the planner's own rule
+    section = Section(0, 0.0, duration, "warm piano and soft pads", "warm piano and soft pads", "", "whole")
+    plan = make_plan(duration, [section], preset, backend_name="wavespeed", price_per_request=0.0,
+                     outpaint_price=0.0)
+    assert len(plan.chunks) == 6, len(plan.chunks)
+    return tuple(replace(c, duration=chunk_seconds) for c in plan.chunks)
+
+
+def _fetch(chunks: tuple, base_url: str, concurrency: int | None, folder: Path) -> tuple[float, int]:  # type: ignore[type-arg]
+    from autoscore.backends.wavespeed import WaveSpeedBackend
+    from autoscore.cache import AudioCache
+    from autoscore.generate import ChunkStore, generate_chunks
+    from autoscore.presets import GenerationSettings
+
+    backend = WaveSpeedBackend(api_key="benchmark-key", base_url=base_url, max_concurrency=concurrency)
+    store = ChunkStore(folder)
+    start = time.perf_counter()
+    stats = generate_chunks(chunks, backend, AudioCache(folder / "unused", enabled=False), store,
+                            GenerationSettings())
+    return time.perf_counter() - start, stats.requests
+
+
+def run_emulator(latency: float = 2.0, chunk_seconds: int = 120,
+                 concurrencies: tuple[int | None, ...] = (None, 6)) -> list[EmulatorResult]:
+    """One chunk, then six, per concurrency setting (None: the backend's default)."""
+    from autoscore.backends.wavespeed import WaveSpeedBackend
+    from autoscore.emulator import Emulator
+
+    chunks = _six_chunks(chunk_seconds)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="autoscore-bench-") as tmp, Emulator(latency=latency) as emu:
+        # Imports, the first connection and the composer's tables are not what is measured.
+        _fetch(chunks[:1], emu.base_url, None, Path(tmp) / "warm")
+        default = WaveSpeedBackend(api_key="benchmark-key", base_url=emu.base_url).max_concurrency
+        for n, concurrency in enumerate(concurrencies):
+            one, _ = _fetch(chunks[:1], emu.base_url, concurrency, Path(tmp) / f"one-{n}")
+            six, requests = _fetch(chunks, emu.base_url, concurrency, Path(tmp) / f"six-{n}")
+            results.append(EmulatorResult(latency, chunk_seconds, concurrency or default, one, six, requests))
+    return results
+
+
+def generation_table(rtf: RtfResult | None, emulated: list[EmulatorResult]) -> Table:
+    t = Table("Generation", ["measure", "value", "baseline (same run)", "ratio"])
+    if rtf is not None:
+        n = len(rtf.per_prompt)
+        t.add(f"procedural composer, {rtf.duration} s piece, 1 core, slowest of {n} prompts",
+              f"{max(rtf.per_prompt.values()):.2f} s", f"numpy sine {rtf.sine_seconds * 1000:.1f} ms",
+              f"{rtf.worst:.0f}x real time")
+        median = statistics.median(rtf.per_prompt.values())
+        t.add("procedural composer, median prompt", f"{median:.2f} s", "-", f"{rtf.median:.0f}x real time")
+        slowest = max(rtf.per_prompt, key=lambda p: rtf.per_prompt[p])
+        t.notes.append(f"Goal: composer at least {GOAL_RTF:g}x real time on one core: "
+                       f"{verdict(rtf.worst >= GOAL_RTF)} (slowest prompt {slowest!r}: {rtf.worst:.0f}x).")
+    for e in emulated:
+        t.add(f"emulator ({e.latency:g} s latency), 6 x {e.chunk_seconds} s chunks, "
+              f"concurrency {e.concurrency}",
+              f"{e.six:.2f} s", f"1 chunk {e.one:.2f} s", f"{e.ratio:.2f}x")
+    for e in emulated:
+        t.notes.append(f"Goal: six chunks under {GOAL_OVERLAP:g}x one chunk's time at concurrency "
+                       f"{e.concurrency}: {verdict(e.ratio < GOAL_OVERLAP)} ({e.ratio:.2f}x).")
+    if emulated:
+        t.notes.append("The emulator composes and encodes every chunk on this machine's cores, so its "
+                       "CPU work competes with the client: a pessimistic stand-in for a remote GPU.")
+    return t
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=120)
+    parser.add_argument("--latency", type=float, default=2.0)
+    parser.add_argument("--rtf-child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.rtf_child:
+        _rtf_child(args.rtf_child)
+        return
+    print(generation_table(run_rtf(args.duration), run_emulator(args.latency, args.duration)).markdown())
+
+
+if __name__ == "__main__":
+    main()
