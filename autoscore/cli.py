@@ -357,6 +357,24 @@ def _score_options(f: Any) -> Any:
     return f
 
 
+def _generation_kwargs(opts: dict[str, Any]) -> dict[str, Any]:
+    """The options ``score`` and ``batch`` hand to the pipeline unchanged."""
+    return {
+        "backend": opts["backend"],
+        "api_key": _api_key(opts["api_key"]),
+        "api_base": opts["api_base"],
+        "concurrency": opts["concurrency"],
+        "cache_dir": opts["cache_dir"],
+        "use_cache": not opts["no_cache"],
+        "prompt": opts["prompt"],
+        "negative": opts["negative"],
+        "join": opts["join"],
+        "max_cost": opts["max_cost"],
+        "fallback": opts["fallback"],
+        "music_track": opts["music_track"],
+    }
+
+
 def _run_score(ctx: click.Context, input: Path, preset: Any, opts: dict[str, Any]) -> None:
     from .pipeline import score as run_score
 
@@ -367,23 +385,12 @@ def _run_score(ctx: click.Context, input: Path, preset: Any, opts: dict[str, Any
         opts["output"],
         preset=preset,
         notes=opts["notes"],
-        backend=opts["backend"],
         format=opts["fmt"],
-        api_key=_api_key(opts["api_key"]),
-        api_base=opts["api_base"],
-        concurrency=opts["concurrency"],
-        cache_dir=opts["cache_dir"],
-        use_cache=not opts["no_cache"],
-        prompt=opts["prompt"],
-        negative=opts["negative"],
-        join=opts["join"],
-        max_cost=opts["max_cost"],
         dry_run=opts["dry_run"],
-        fallback=opts["fallback"],
         stems=opts["stems"],
-        music_track=opts["music_track"],
         report=opts["report"],
         reporter=reporter,
+        **_generation_kwargs(opts),
     )
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
@@ -563,18 +570,7 @@ def batch(
             on_done=console.done,
             on_warning=console.warn,
             preset=_resolved_preset(ctx, opts["preset"]),
-            backend=opts["backend"],
-            api_key=_api_key(opts["api_key"]),
-            api_base=opts["api_base"],
-            concurrency=opts["concurrency"],
-            cache_dir=opts["cache_dir"],
-            use_cache=not opts["no_cache"],
-            prompt=opts["prompt"],
-            negative=opts["negative"],
-            join=opts["join"],
-            max_cost=opts["max_cost"],
-            fallback=opts["fallback"],
-            music_track=opts["music_track"],
+            **_generation_kwargs(opts),
         )
     finally:
         console.stop()

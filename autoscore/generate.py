@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,6 +75,35 @@ def request_for(chunk: Chunk, settings: GenerationSettings) -> GenerationRequest
     )
 
 
+async def _cached(
+    key: str,
+    make: Callable[[], Awaitable[Audio]],
+    index: int,
+    cache: AudioCache,
+    stats: GenerationStats,
+    event: ChunkEvent,
+    *,
+    continuation: bool = False,
+) -> Audio:
+    """The cached audio for ``key``, or ``make()``'s, stored before anything else happens."""
+    audio = cache.get(key)
+    if audio is not None:
+        stats.cache_hits += 1
+        event(index, "cached")
+        return audio
+    event(index, "generating")
+    stats.requests += 1
+    stats.continuations += continuation
+    try:
+        audio = await make()
+    except BaseException:
+        event(index, "failed")
+        raise
+    cache.put(key, audio)
+    event(index, "done")
+    return audio
+
+
 async def _one(
     chunk: Chunk,
     backend: Backend,
@@ -86,24 +115,13 @@ async def _one(
     event: ChunkEvent,
 ) -> None:
     request = request_for(chunk, settings)
+
+    async def make() -> Audio:
+        async with gate:
+            return await backend.generate(request)
+
     key = cache.key_for(backend.name, backend.model, request)
-    audio = cache.get(key)
-    if audio is not None:
-        stats.cache_hits += 1
-        store.save(chunk.index, audio)
-        event(chunk.index, "cached")
-        return
-    async with gate:
-        event(chunk.index, "generating")
-        stats.requests += 1
-        try:
-            audio = await backend.generate(request)
-        except BaseException:
-            event(chunk.index, "failed")
-            raise
-    cache.put(key, audio)
-    store.save(chunk.index, audio)
-    event(chunk.index, "done")
+    store.save(chunk.index, await _cached(key, make, chunk.index, cache, stats, event))
 
 
 async def _crossfade_job(
@@ -160,17 +178,9 @@ async def _outpaint_job(
             seed=chunk.seed,
         )
         key = cache.key_for(backend.name, backend.model, request)
-        whole = cache.get(key)
-        if whole is not None:
-            stats.cache_hits += 1
-            event(chunk.index, "cached")
-        else:
-            event(chunk.index, "generating")
-            stats.requests += 1
-            stats.continuations += 1
-            whole = await backend.outpaint(request)
-            cache.put(key, whole)
-            event(chunk.index, "done")
+        whole = await _cached(
+            key, lambda r=request: backend.outpaint(r), chunk.index, cache, stats, event, continuation=True
+        )
         skip = round(source.frames * whole.rate / source.rate)
         extension = Audio(np.ascontiguousarray(whole.samples[skip:]), whole.rate)
         store.save(chunk.index, extension)

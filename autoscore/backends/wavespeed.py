@@ -100,6 +100,10 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     return max(0.0, seconds)
 
 
+DEFAULT_CONCURRENCY = 8
+"""Requests in flight at once unless --concurrency says otherwise."""
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How repeatable requests are retried. ``attempts`` counts tries, so 6 means 5 retries."""
@@ -194,7 +198,9 @@ class WaveSpeedBackend(Backend):
         self.base_url = _check_base_url(base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL)
         if max_concurrency is not None and max_concurrency < 1:
             raise OptionError(f"Concurrency {max_concurrency} is out of range: use 1 or more.")
-        self.max_concurrency = max_concurrency or 4
+        # Eight covers a 15-minute job in one round of latency; 429s are honoured if the
+        # account allows fewer.
+        self.max_concurrency = max_concurrency or DEFAULT_CONCURRENCY
         self.retry = retry or RetryPolicy()
         self.timeouts = timeouts or Timeouts()
         self.clock = clock or Clock()
