@@ -23,6 +23,7 @@ from .backends.base import FORMATS
 from .errors import AutoscoreError, OptionError, OutputPathError
 from .pipeline import find_notes_beside, score
 from .render import VIDEO_CONTAINERS
+from .reporting import Reporter
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +155,7 @@ def is_finished(input: Path, output: Path, notes: Path | None = None) -> bool:
     return output.stat().st_mtime >= newest
 
 
-class _Collect:
+class _Collect(Reporter):
     """Per-file reporter: keeps warnings for the summary instead of interleaving threads' output."""
 
     def __init__(self, name: str, on_warning: Callable[[str, str], None] | None) -> None:

@@ -23,6 +23,7 @@ from . import __version__
 from .backends import BACKENDS
 from .backends.base import FORMATS
 from .errors import AutoscoreError, OptionError, register_secret
+from .reporting import Reporter
 
 log = logging.getLogger("autoscore")
 
@@ -34,7 +35,7 @@ OUTPUT_FORMATS = ("mp4", "mov", "mkv", "webm", *FORMATS)
 # -- presentation ---------------------------------------------------------------------
 
 
-class ConsoleReporter:
+class ConsoleReporter(Reporter):
     """Progress for a person: rich bars on a terminal, plain lines elsewhere, nothing with -q."""
 
     def __init__(self, quiet: bool = False, verbose: bool = False) -> None:
@@ -94,6 +95,11 @@ class ConsoleReporter:
     def warn(self, message: str) -> None:
         self._stop_bar()
         click.echo(f"Warning: {message}", err=True)
+
+    def plan(self, plan: Any) -> None:
+        from .plan import cost_summary
+
+        self._echo(cost_summary(plan))
 
     def _stop_bar(self) -> None:
         if self._progress is not None:

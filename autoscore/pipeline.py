@@ -17,7 +17,6 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Protocol
 
 from . import render
 from .assemble import DEFAULT_MAX_SHIFT, assemble_spans
@@ -30,10 +29,11 @@ from .mix import MixReport, mix_audio
 from .models import MIX_RATE, Chunk, MediaInfo, Note, Section
 from .notes import notes_from_chapters, parse_notes
 from .pcm import PcmFile, PcmWriter
-from .plan import Plan, make_plan, span_chunks
+from .plan import Plan, cost_summary, make_plan, span_chunks
 from .presets import Preset, load_preset
 from .probe import probe
 from .prompts import build_sections
+from .reporting import Reporter
 
 log = logging.getLogger(__name__)
 
@@ -56,17 +56,7 @@ NOTES_SUFFIXES = (".notes.txt", ".notes.srt", ".notes.vtt", ".notes.json", ".srt
 """Notes files picked up automatically beside an input: ``clip.notes.txt`` for ``clip.mp4``."""
 
 
-class Reporter(Protocol):
-    """Where progress goes; the CLI draws bars, the library default says nothing."""
-
-    def stage(self, name: str) -> None: ...
-
-    def chunk(self, index: int, total: int, state: str) -> None: ...
-
-    def warn(self, message: str) -> None: ...
-
-
-class _Quiet:
+class _Quiet(Reporter):
     def stage(self, name: str) -> None:
         log.debug("stage: %s", name)
 
@@ -75,6 +65,9 @@ class _Quiet:
 
     def warn(self, message: str) -> None:
         log.warning("%s", message)
+
+    def plan(self, plan: Plan) -> None:
+        log.info("%s", cost_summary(plan))
 
 
 @dataclass
@@ -425,6 +418,7 @@ def score(
     check_cost(job.plan, max_cost)
     if dry_run:
         return result
+    rep.plan(job.plan)
 
     cache = AudioCache(Path(cache_dir) if cache_dir else None, enabled=use_cache)
     with tempfile.TemporaryDirectory(prefix="autoscore-") as tmp:

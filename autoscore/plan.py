@@ -429,24 +429,30 @@ def format_plan(plan: Plan, prompt_width: int = 60) -> str:
     for c in plan.chunks:
         prompt = c.prompt if len(c.prompt) <= prompt_width else c.prompt[: prompt_width - 1] + "…"
         overlap = f"{c.overlap_before:g} s" if c.overlap_before else "-"
-        if plan.join == "outpaint" and c.index > 0:
+        if plan.join == "outpaint" and not c.is_first:
             overlap = "extends"
         start, length = _clock(c.start), f"{c.duration} s"
         rows.append(f"{c.index:>3}  {start:>9}  {length:>6}  {overlap:>7}  {c.section_index:>4}  {prompt}")
     rows.append("")
-    rows.append(
-        f"Music for {_clock(plan.duration)} with the {plan.backend_name or 'chosen'} backend, "
+    rows.append(cost_summary(plan))
+    return "\n".join(rows)
+
+
+def cost_summary(plan: Plan) -> str:
+    """Requests and price of both join modes: shown before anything is spent."""
+    backend = plan.backend_name or "chosen"
+    head = (
+        f"Music for {_clock(plan.duration)} with the {backend} backend, "
         f"{plan.join} joins ({plan.requests} request{'s' if plan.requests != 1 else ''})."
     )
     if plan.price_per_request == 0 and plan.outpaint_price == 0:
-        rows.append(f"Cost: free with the {plan.backend_name or 'chosen'} backend (no paid requests).")
-        return "\n".join(rows)
-    rows.append(
-        f"Cost: crossfade {plan.requests_crossfade} x {_money(plan.price_per_request)} = "
-        f"{_money(plan.cost_crossfade)};  outpaint 1 x {_money(plan.price_per_request)} + "
-        f"{plan.requests_outpaint - 1} x {_money(plan.outpaint_price)} = {_money(plan.cost_outpaint)}"
+        return f"{head}\nCost: free with the {backend} backend (no paid requests)."
+    firsts = len(plan.spans)
+    return (
+        f"{head}\nCost: crossfade {plan.requests_crossfade} x {_money(plan.price_per_request)} = "
+        f"{_money(plan.cost_crossfade)};  outpaint {firsts} x {_money(plan.price_per_request)} + "
+        f"{plan.requests_outpaint - firsts} x {_money(plan.outpaint_price)} = {_money(plan.cost_outpaint)}"
     )
-    return "\n".join(rows)
 
 
 def _clock(seconds: float) -> str:
