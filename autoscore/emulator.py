@@ -84,6 +84,8 @@ class Faults:
     fail_submit_number: int = 0
     """1-based index (over this server's life, see ``stats['submits']``) of a submission to refuse."""
     fail_submit_status: int = 500
+    outpaint_extension_only: int = 0
+    """Answer the next N outpaintings with only the new seconds, as a stricter provider might."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def take(self, name: str) -> bool:
@@ -390,7 +392,9 @@ def _music(spec: dict[str, Any], duration: int) -> Callable[[], Audio]:
     return lambda: compose(request)
 
 
-def _outpainting(spec: dict[str, Any], source: bytes, before: int, after: int) -> Callable[[], Audio]:
+def _outpainting(
+    spec: dict[str, Any], source: bytes, before: int, after: int, extension_only: bool = False
+) -> Callable[[], Audio]:
     def make() -> Audio:
         from .backends.procedural import continue_piece
 
@@ -410,6 +414,8 @@ def _outpainting(spec: dict[str, Any], source: bytes, before: int, after: int) -
         if before > 0:  # the composer only continues forwards; a quiet lead-in keeps the length honest
             lead = np.zeros((before * audio.rate, audio.channels), np.float32)
             audio = Audio(np.concatenate([lead, audio.samples]), audio.rate)
+        if extension_only:
+            audio = Audio(audio.samples[-after * audio.rate:], audio.rate)
         return audio
 
     return make
@@ -585,7 +591,7 @@ class _Handler(BaseHTTPRequestHandler):
         if source is None:
             raise _BadInput("audio could not be fetched from the given URL")
         self.emu.submitted_bodies.append(body)
-        make = _outpainting(spec, source, before, after)
+        make = _outpainting(spec, source, before, after, self.emu.faults.take("outpaint_extension_only"))
         task = self.emu.create_task(OUTPAINT_MODEL, spec["output_format"], make)
         self._answer_submit(task, spec["sync"])
 

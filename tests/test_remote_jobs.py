@@ -113,3 +113,17 @@ def test_outpaint_join_continues_the_music(emulator: Emulator, tmp_path: Path,
     assert emulator.stats["uploads"] == 1
     assert result["cost"] == pytest.approx(0.0217 + 0.0446)
     assert probe(out).duration == pytest.approx(125, abs=0.05)
+
+
+def test_generate_command_with_the_remote_backend(emulator: Emulator, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "theme.opus"
+    code, stdout, err = run_cli(["generate", "warm synth theme, 100 BPM", "-d", "4", "-o", str(out),
+                                 *_remote(emulator)], capsys)
+    assert code == 0, err
+    assert "Backend: wavespeed" in stdout and "$0.0217" in stdout
+    assert emulator.stats["submits"] == 1
+    info = probe(out)
+    assert info.audio is not None and info.audio.codec == "opus"
+    assert info.duration == pytest.approx(4, abs=0.05)
+    assert TEST_KEY not in stdout + err

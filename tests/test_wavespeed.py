@@ -105,6 +105,17 @@ def test_outpainting_uploads_the_source_and_returns_source_plus_extension(emulat
     assert backend.cost == pytest.approx(0.0217 + 0.0446)
 
 
+def test_outpainting_that_returns_only_the_extension_is_joined_to_the_source(emulator: Emulator) -> None:
+    backend = make_client(emulator)
+    source = generate(backend, request(2))
+    emulator.faults.update(outpaint_extension_only=1)
+    cont = ContinuationRequest(source=source, prompt="calm piano, soft pads", extend_after=3)
+    audio = run(backend.outpaint(cont), backend)
+    assert audio.frames == 5 * 44100
+    assert np.array_equal(audio.samples[: source.frames], source.samples)
+    assert float(np.sqrt(np.mean(audio.samples[source.frames :] ** 2))) > 0.01
+
+
 def test_chunks_run_concurrently_but_never_beyond_the_limit(emulator: Emulator) -> None:
     emulator.latency = 0.3
     backend = make_client(emulator, max_concurrency=2)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import random
 import time
@@ -263,7 +264,13 @@ class WaveSpeedBackend(Backend):
             data = await self._submit(OUTPAINT_PATH, payload, job)
             self.outpaint_requests += 1
             expected = request.source.duration + request.extend_after
-            return await self._finish(data, job, request.output_format, expected)
+            # The endpoint answers with the whole extended clip; a provider that sends back
+            # only the new seconds is accepted too, and the source is put in front again.
+            audio = await self._finish(data, job, request.output_format, (expected, request.extend_after))
+            if abs(audio.duration - request.extend_after) < abs(audio.duration - expected):
+                source = _at_rate(request.source, audio.rate)
+                audio = Audio(np.concatenate([source, audio.samples]), audio.rate)
+            return audio
 
     async def aclose(self) -> None:
         if self._client is not None:
@@ -315,7 +322,9 @@ class WaveSpeedBackend(Backend):
         log.debug("wavespeed: task %s submitted (%s)", task_id, data.get("status"))
         return data
 
-    async def _finish(self, data: dict[str, Any], job: _Job, fmt: str, seconds: float) -> Audio:
+    async def _finish(
+        self, data: dict[str, Any], job: _Job, fmt: str, seconds: float | tuple[float, ...]
+    ) -> Audio:
         data = await self._wait(data, job)
         outputs = data.get("outputs")
         if not isinstance(outputs, list) or not outputs or not isinstance(outputs[0], str):
@@ -345,7 +354,7 @@ class WaveSpeedBackend(Backend):
             )
             data = _envelope_data(resp, job, "check on the task")
 
-    async def _download(self, url: str, job: _Job, fmt: str, seconds: float) -> Audio:
+    async def _download(self, url: str, job: _Job, fmt: str, seconds: float | tuple[float, ...]) -> Audio:
         """Fetch and decode; a body that is cut short or not the expected audio is fetched again."""
         if urlsplit(url).scheme not in ("http", "https"):
             raise BackendError(f"WaveSpeed task {job.task_id} returned an output that is not a URL: {url!r}.")
@@ -367,11 +376,14 @@ class WaveSpeedBackend(Backend):
             except AutoscoreError as exc:
                 problem = f"not decodable as {fmt}: {exc}"
                 continue
-            fitted = self._fit(audio, seconds)
-            if fitted is not None:
-                log.debug("wavespeed: task %s done, %.2f s of audio", job.task_id, audio.duration)
-                return fitted
-            problem = f"{audio.duration:.2f} s of audio instead of {seconds:.2f} s"
+            lengths = seconds if isinstance(seconds, tuple) else (seconds,)
+            for length in lengths:
+                fitted = self._fit(audio, length)
+                if fitted is not None:
+                    log.debug("wavespeed: task %s done, %.2f s of audio", job.task_id, audio.duration)
+                    return fitted
+            wanted = " or ".join(f"{length:.2f} s" for length in lengths)
+            problem = f"{audio.duration:.2f} s of audio instead of {wanted}"
         raise BackendError(
             f"WaveSpeed task {job.task_id} produced a file that is not usable ({problem}) after "
             f"{self.retry.attempts} downloads; run again later (the task was charged)."
@@ -585,3 +597,14 @@ def _raise_for_answer(
             "try again later."
         )
     raise BackendError(f"WaveSpeed answered HTTP {code} {where}: {said}.")
+
+
+def _at_rate(audio: Audio, rate: int) -> np.ndarray:
+    """``audio``'s samples at ``rate``, stereo, for joining to a download."""
+    samples = audio.samples if audio.channels == 2 else np.repeat(audio.samples[:, :1], 2, axis=1)
+    if audio.rate == rate:
+        return samples
+    from scipy.signal import resample_poly
+
+    g = math.gcd(rate, audio.rate)
+    return resample_poly(samples, rate // g, audio.rate // g, axis=0).astype(np.float32)
