@@ -52,6 +52,9 @@ __all__ = [
     "score",
 ]
 
+HEAVY_LIMITING_DB = 6.0
+"""Peak limiting beyond this is audible on speech; the user is told and offered a lower target."""
+
 NOTES_SUFFIXES = (".notes.txt", ".notes.srt", ".notes.vtt", ".notes.json", ".srt.notes", ".notes")
 """Notes files picked up automatically beside an input: ``clip.notes.txt`` for ``clip.mp4``."""
 
@@ -436,6 +439,14 @@ def score(
         rep.stage("mix")
         with _timer(timings, "mix"):
             result.mix = _mix_and_render(info, spec, job, music, work, stems, music_track)
+        if result.mix.limiter_reduction_max_db > HEAVY_LIMITING_DB:
+            message = (
+                f"Reaching {job.preset.mix.target_lufs:g} LUFS took up to "
+                f"{result.mix.limiter_reduction_max_db:.1f} dB of peak limiting: the dialogue is very "
+                "peaky. A lower target (--loudness -16 or -18) keeps more of its dynamics."
+            )
+            rep.warn(message)
+            result.warnings.append(message)
         result.stems = Path(stems) if stems else None
         if report is not None:
             from .report import write_report

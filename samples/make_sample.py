@@ -58,7 +58,11 @@ def main() -> int:
             speak(words, wav)
             inputs += ["-i", str(wav)]
             ms = int(start * 1000)
-            delays.append(f"[{n + 1}:a]aresample=48000,adelay={ms}|{ms},apad[s{n}]")
+            # Compressed like any voice track cut for video, so the peaks sit near the body.
+            delays.append(
+                f"[{n + 1}:a]aresample=48000,acompressor=threshold=0.06:ratio=6:attack=2:release=60:makeup=3,"
+                f"adelay={ms}|{ms},apad[s{n}]"
+            )
         n_speech = len(SPEECH)
         # Quiet room tone under everything, so "no speech" is not digital silence.
         room = f"anoisesrc=color=brown:amplitude=0.004:d={DURATION}:r=48000"
