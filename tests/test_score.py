@@ -112,3 +112,26 @@ def test_second_run_is_served_from_cache(media: Media, tmp_path: Path) -> None:
     first = autoscore.score(media.vertical, tmp_path / "a.mp4", cache_dir=tmp_path / "cache")
     again = autoscore.score(media.vertical, tmp_path / "b.mp4", cache_dir=tmp_path / "cache")
     assert first.requests >= 1 and again.requests == 0 and again.cache_hits == first.requests
+
+
+def test_embedded_chapters_become_sections_when_no_notes(media: Media, tmp_path: Path) -> None:
+    from autoscore import ffmpeg as ff
+
+    meta = tmp_path / "chapters.txt"
+    meta.write_text(
+        ";FFMETADATA1\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=2500\ntitle=Quiet dawn [energy: low]\n"
+        "[CHAPTER]\nTIMEBASE=1/1000\nSTART=2500\nEND=5000\ntitle=Racing finale [energy: high]\n"
+    )
+    chaptered = tmp_path / "chaptered.mp4"
+    ff.run(["-loglevel", "error", "-i", str(media.mp4), "-i", str(meta), "-map_metadata", "1",
+            "-map_chapters", "1", "-c", "copy", str(chaptered)], what="add chapters")
+    job = autoscore.plan_job(chaptered, preset=autoscore_preset_with_short_sections())
+    assert job.notes_source == "chapters"
+    assert [round(s.start, 1) for s in job.sections] == [0.0, 2.5]
+    assert "dawn" in job.sections[0].prompt and "finale" in job.sections[1].prompt
+
+
+def autoscore_preset_with_short_sections() -> object:
+    from autoscore.presets import load_preset, override
+
+    return override(load_preset(None), {"structure.min_section": 1.0})
