@@ -172,8 +172,32 @@ class DuckEnvelope:
 
     def gains(self, start: int, count: int, rate: int) -> np.ndarray:
         """Linear gains (float32, shape (count,)) for frames [start, start+count) at ``rate``."""
+        step = rate / self.control_rate
+        if step.is_integer() and start >= 0 and count > 0 and len(self.duck_db) > 0:
+            return self._gains_by_interval(start, count, int(step))
         t = (start + np.arange(count)) / rate
         return (10 ** (self.duck_db_at(t) / 20)).astype(np.float32)
+
+    def _gains_by_interval(self, start: int, count: int, step: int) -> np.ndarray:
+        """``gains`` when each control interval is a whole ``step`` frames, as at 48 kHz.
+
+        The curve is flat (0 dB or the full dip) most of the time; a flat interval's gain
+        is one number, so the power ``10**(dB/20)`` is only taken on the ramps. Each value
+        depends only on its frame's absolute position, so any block size gives the same gains.
+        """
+        first, last = start // step, (start + count - 1) // step
+        top = len(self.duck_db) - 1
+        d0 = self.duck_db[np.minimum(np.arange(first, last + 1), top)]
+        d1 = self.duck_db[np.minimum(np.arange(first + 1, last + 2), top)]
+        grid = np.empty((last + 1 - first, step), np.float32)
+        flat = d0 == d1
+        grid[flat] = (10 ** (d0[flat] / 20))[:, None]
+        ramp = ~flat
+        if ramp.any():
+            frac = np.arange(step) / step
+            grid[ramp] = 10 ** ((d0[ramp, None] + (d1 - d0)[ramp, None] * frac[None, :]) / 20)
+        offset = start - first * step
+        return grid.reshape(-1)[offset : offset + count]
 
     def curve_db(self, times: np.ndarray, floor_db: float = -60.0) -> np.ndarray:
         """Ducking gain in dB for plotting, never below ``floor_db``."""

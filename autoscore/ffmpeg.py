@@ -61,8 +61,10 @@ AUDIO_FORMATS: dict[str, AudioFormat] = {
     "flac": AudioFormat("flac", "flac", "flac"),
     "ogg": AudioFormat("ogg", "ogg", "libvorbis", ("-q:a", "6")),
     "opus": AudioFormat("opus", "opus", "libopus", ("-b:a", "160k")),
-    "m4a": AudioFormat("m4a", "ipod", "aac", ("-b:a", "192k", "-movflags", "+faststart")),
-    "aac": AudioFormat("aac", "adts", "aac", ("-b:a", "192k")),
+    "m4a": AudioFormat(
+        "m4a", "ipod", "aac", ("-aac_coder", "fast", "-b:a", "192k", "-movflags", "+faststart")
+    ),
+    "aac": AudioFormat("aac", "adts", "aac", ("-aac_coder", "fast", "-b:a", "192k")),
 }
 
 

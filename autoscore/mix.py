@@ -1,13 +1,21 @@
 """Duck the music under the original, set levels by loudness, limit true peaks, stream the mix out.
 
-Three streaming passes keep an hour-long input in a few megabytes of audio at a time:
+Streaming passes keep an hour-long input in a few megabytes of audio at a time:
 
-1. detection: 16 kHz mono decode -> speech (or loud) regions -> ``DuckEnvelope``;
+0. decode: one ffmpeg run writes the original twice into a scratch folder, as raw
+   float32 at 48 kHz stereo and at 16 kHz mono; every later pass reads those files
+   (a decode costs far more than reading raw samples back, and there are several passes).
+   Meanwhile the music's own loudness is measured;
+1. detection: the 16 kHz mono copy -> speech (or loud) regions -> ``DuckEnvelope``;
 2. analysis: original and enveloped music, K-weighted, summed per 100 ms so the gated
    loudness of ``a*original + b*music`` is known for any gains (see ``loudness``);
    choose the music gain (its unducked level relative to the dialogue) and the final
    gain (the target loudness);
-3. render: mix with those gains, run the true-peak lookahead limiter, hand blocks to
+3. limiter correction: where the limiter will act, estimate the loudness it leaves by
+   running it only over the stretches around loud peaks (elsewhere the mix is exactly
+   ``a*original + b*music`` and the analysis already knows its energy), and correct
+   the final gain;
+4. render: mix with those gains, run the true-peak lookahead limiter, hand blocks to
    the sink (and the music alone to ``music_sink``, and stems to WAV files).
 
 The original keeps its own dynamics: it only ever gets the one final gain, and the
@@ -17,9 +25,13 @@ limiter's, which acts on rare peaks.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
-from collections.abc import Callable, Iterator
+import os
+import tempfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,9 +40,10 @@ from scipy.ndimage import minimum_filter1d
 
 from .duck import VAD_RATE, DuckEnvelope, Region, build_envelope, make_scanner
 from .errors import InputError, OutputPathError
-from .ffmpeg import Writer, iter_decode
+from .ffmpeg import Writer, run
 from .loudness import (
     PHASE_DELAY,
+    PHASE_GAIN_BOUND,
     SUBBLOCK_SECONDS,
     TAPS_PER_PHASE,
     KWeighting,
@@ -55,8 +68,16 @@ LIMITER_MARGIN_DB = 0.3
 """The limiter aims this far below the ceiling: headroom for the interpolator's own error."""
 LOUDNESS_TOLERANCE = 0.3
 """How close to the target (LU) a mix must land before it is rendered for real."""
-MAX_CORRECTIONS = 3
-"""Measuring passes at most: each costs a decode and a mix, and two nearly always suffice."""
+MAX_CORRECTIONS = 6
+"""Limiter-loss estimates at most (each runs the limiter over the loud stretches)."""
+WARMUP_SUBBLOCKS = 1
+"""Unlimited sub-blocks run before each limited stretch so the K-weighting filter forgets its
+zero start: its slowest pole (the 38 Hz high-pass) decays by 1e-7 per 100 ms."""
+TAIL_SUBBLOCKS = 1
+"""Sub-blocks after the limiter's gain is back to 1 in which the K-weighted mix may still
+remember the limiting (by the same 1e-7 decay)."""
+ESTIMATE_THREADS = min(4, os.cpu_count() or 1)
+"""Threads measuring limited stretches at once."""
 STEM_NAMES = ("music", "music_ducked", "original", "mix")
 
 
@@ -104,7 +125,7 @@ class LookaheadLimiter:
         self._tp_history = np.zeros((TAPS_PER_PHASE, channels))
         self._prev_peak = 0.0
         self._required_history = np.ones(self.window - 1)
-        self._release_carry = 0.0
+        self._release_carry = 1.0
         self._hold_history = np.ones(self.window - 1)
         self._audio_history = np.zeros((self.delay, channels), np.float32)
         self.min_gain = 1.0
@@ -112,9 +133,11 @@ class LookaheadLimiter:
     def _required(self, block: np.ndarray) -> np.ndarray:
         """Gain each frame needs (concerning the input ``PHASE_DELAY`` frames earlier)."""
         raw = oversampled_peaks(self._tp_history, block, self.ceiling)
-        peaks = np.maximum(raw, np.concatenate([[self._prev_peak], raw[:-1]]))
-        self._prev_peak = float(raw[-1])
-        self._tp_history = np.concatenate([self._tp_history, block])[-TAPS_PER_PHASE:]
+        previous, self._prev_peak = self._prev_peak, float(raw[-1])
+        self._tp_history = np.concatenate([self._tp_history, block[-TAPS_PER_PHASE:]])[-TAPS_PER_PHASE:]
+        if previous <= self.ceiling and float(raw.max()) <= self.ceiling:
+            return np.ones(len(block))
+        peaks = np.maximum(raw, np.concatenate([[previous], raw[:-1]]))
         with np.errstate(divide="ignore"):
             return np.minimum(1.0, self.ceiling / peaks)
 
@@ -130,15 +153,23 @@ class LookaheadLimiter:
         return centred[first : first + len(required)]
 
     def _release(self, held: np.ndarray) -> np.ndarray:
-        n = len(held)
-        if self._release_carry >= 0.0 and held.min() >= 1.0:
+        if self._release_carry >= 1.0 and held.min() >= 1.0:
             return held
-        k = np.arange(n)
-        with np.errstate(divide="ignore"):
-            held_db = 20 * np.log10(held)
-        lowest = np.minimum(np.minimum.accumulate(held_db - self.slope * k), self._release_carry)
-        self._release_carry = min(float(lowest[-1]) + self.slope * n, 0.0)
-        return 10 ** (np.minimum(self.slope * k + lowest, 0.0) / 20)
+        return np.concatenate([self._release_part(held[i : i + RELEASE_CHUNK])
+                               for i in range(0, len(held), RELEASE_CHUNK)])
+
+    def _release_part(self, held: np.ndarray) -> np.ndarray:
+        """Linear-in-dB recovery, done in linear gain: a dB slope is a constant factor per frame.
+
+        gain[k] = min(1, min over j <= k of held[j] * rise**(k - j)), with the previous
+        block's recovery as ``_release_carry`` (its gain continued to index 0 of this one).
+        Multiplying by precomputed powers of ``rise`` avoids a log and a power per frame.
+        """
+        n = len(held)
+        up = _rising(self.slope)[:n]
+        lowest = np.minimum(np.minimum.accumulate(held / up), self._release_carry)
+        self._release_carry = min(float(lowest[-1]) * float(_rising(self.slope)[n]), 1.0)
+        return np.minimum(lowest * up, 1.0)
 
     def _smooth(self, released: np.ndarray) -> np.ndarray:
         w = self.window
@@ -151,14 +182,25 @@ class LookaheadLimiter:
 
     def process(self, block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Limited audio delayed by ``delay`` frames, and the gain applied to each of its frames."""
-        gain = self._smooth(self._release(self._hold(self._required(block.astype(np.float64)))))
-        ext = np.concatenate([self._audio_history, block])
+        gain = self._smooth(self._release(self._hold(self._required(block))))
+        ext = np.concatenate([self._audio_history, block.astype(np.float32, copy=False)])
         out, self._audio_history = ext[: len(block)], ext[len(block):]
-        self.min_gain = min(self.min_gain, float(gain.min(initial=1.0)))
-        return (out * gain[:, None]).astype(np.float32), gain
+        lowest = float(gain.min(initial=1.0))
+        self.min_gain = min(self.min_gain, lowest)
+        return (out * gain[:, None]).astype(np.float32) if lowest < 1.0 else out, gain
 
     def flush(self) -> tuple[np.ndarray, np.ndarray]:
         return self.process(np.zeros((self.delay, self.channels), np.float32))
+
+
+RELEASE_CHUNK = 1 << 18
+"""Frames released at once: powers of the per-frame rise stay far inside float64 (1e164 at most)."""
+
+
+@functools.cache
+def _rising(slope_db: float) -> np.ndarray:
+    """``rise**k`` for k = 0..RELEASE_CHUNK, rise being the release's gain factor per frame."""
+    return 10 ** (slope_db * np.arange(RELEASE_CHUNK + 1) / 20)
 
 
 class DelayLine:
@@ -213,49 +255,88 @@ class StemWriters:
                 part.unlink()
 
 
-def _fixed_blocks(blocks: Iterator[np.ndarray], total: int, size: int) -> Iterator[np.ndarray]:
-    """Re-cut a stream into blocks of ``size`` frames, padded with silence or cut to ``total``."""
-    pending: list[np.ndarray] = []
-    have = 0
-    sent = 0
-    exhausted = False
-    while sent < total:
-        want = min(size, total - sent)
-        while have < want and not exhausted:
-            nxt = next(blocks, None)
-            if nxt is None:
-                exhausted = True
-            else:
-                pending.append(nxt)
-                have += len(nxt)
-        joined = np.concatenate(pending) if pending else np.zeros((0, 2), np.float32)
-        block = joined[:want]
-        if len(block) < want:
-            block = np.concatenate([block, np.zeros((want - len(block), 2), np.float32)])
-        rest = joined[want:]
-        pending, have = ([rest], len(rest)) if len(rest) else ([], 0)
-        sent += want
-        yield block
-    # Close the decoder early when the input is longer than the mix.
-    close = getattr(blocks, "close", None)
-    if close is not None:
-        close()
+@dataclass(frozen=True)
+class _Source:
+    """The original's audio as raw float32 files in the scratch folder (None: the input has none)."""
+
+    full: PcmFile | None
+    """48 kHz stereo, read by the analysis, the limiter estimate and the render."""
+    speech: PcmFile | None
+    """16 kHz mono for speech (or loudness) detection."""
+
+    def read(self, start: int, count: int) -> np.ndarray:
+        if self.full is None:
+            return np.zeros((count, 2), np.float32)
+        return self.full.read(start, count)
 
 
-def _original_blocks(original: Path | None, total: int, size: int, stream: int | None
-                     ) -> Iterator[np.ndarray]:
-    source: Iterator[np.ndarray] = (
-        iter(()) if original is None
-        else iter_decode(original, MIX_RATE, 2, block_frames=size, stream=stream)
-    )
-    return _fixed_blocks(source, total, size)
+def _decode_args(original: Path, stream: int | None, full: Path, speech: Path) -> list[str]:
+    """One ffmpeg run, two raw outputs: 48 kHz stereo for mixing, 16 kHz mono for detection."""
+    pick = ["-map", f"0:{stream}" if stream is not None else "0:a:0", "-vn", "-sn", "-dn"]
+    raw = ["-f", "f32le", "-acodec", "pcm_f32le"]
+    return ["-loglevel", "error", "-y", "-i", str(original),
+            *pick, "-ac", "2", "-ar", str(MIX_RATE), *raw, str(full),
+            *pick, "-ac", "1", "-ar", str(VAD_RATE), *raw, str(speech)]
+
+
+def _decode(original: Path | None, stream: int | None, scratch: Path) -> _Source:
+    if original is None:
+        return _Source(None, None)
+    full, speech = scratch / "original.f32", scratch / "original-16k.f32"
+    run(_decode_args(original, stream, full, speech), what=f"decode the audio of {original.name}")
+    return _Source(PcmFile(full, MIX_RATE, 2), PcmFile(speech, VAD_RATE, 1))
+
+
+def _detect(source: _Source, settings: MixSettings, duration: float, size: int) -> tuple[Region, ...]:
+    if source.speech is None:
+        return ()
+    scanner = make_scanner(settings)
+    for block in source.speech.blocks(size):
+        scanner.add(block[:, 0])
+    return tuple((s, e) for s, e in scanner.regions(settings) if s < duration)
+
+
+def _spans(total: int, size: int) -> list[tuple[int, int]]:
+    """(start, count) of each block of a pass over ``total`` frames."""
+    return [(start, min(size, total - start)) for start in range(0, total, size)]
 
 
 def _subblock_sums(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Sum of x*y over each complete 100 ms sub-block (all channels)."""
+    """Sum of x*y over each complete 100 ms sub-block (all channels).
+
+    Taken channel by channel: the K-weighting filter hands back column-major arrays, whose
+    transpose reshapes without a copy (a row-major reshape copied every block).
+    """
     whole = len(x) // SUBBLOCK * SUBBLOCK
-    shape = (-1, SUBBLOCK * x.shape[1])
-    return np.einsum("ij,ij->i", x[:whole].reshape(shape), y[:whole].reshape(shape))
+    channels = x.shape[1]
+    xt = x[:whole].T.reshape(channels, -1, SUBBLOCK)
+    yt = xt if y is x else y[:whole].T.reshape(channels, -1, SUBBLOCK)
+    return np.einsum("cij,cij->i", xt, yt)
+
+
+def _subblock_peaks(x: np.ndarray) -> np.ndarray:
+    whole = len(x) // SUBBLOCK * SUBBLOCK
+    return np.abs(x[:whole]).reshape(-1, SUBBLOCK * x.shape[1]).max(axis=1, initial=0.0)
+
+
+class _EnergyMeter:
+    """K-weighted energy per complete sub-block of a stream that arrives in blocks of any size."""
+
+    def __init__(self) -> None:
+        self._kw = KWeighting(MIX_RATE, 2)
+        self._pending = np.zeros((2, 0))
+        self._sums: list[np.ndarray] = []
+
+    def add(self, block: np.ndarray) -> None:
+        # Channel-major, so the sub-block reshape needs no copy.
+        weighted = np.concatenate([self._pending, self._kw(block).T], axis=1)
+        whole = weighted.shape[1] // SUBBLOCK * SUBBLOCK
+        parts = weighted[:, :whole].reshape(weighted.shape[0], -1, SUBBLOCK)
+        self._sums.append(np.einsum("cij,cij->i", parts, parts))
+        self._pending = weighted[:, whole:]
+
+    def energy(self) -> np.ndarray:
+        return np.concatenate(self._sums) if self._sums else np.zeros(0)
 
 
 @dataclass
@@ -268,30 +349,38 @@ class _Analysis:
     music_peak: np.ndarray
     """Sample peak of the ducked music per sub-block, before any gain."""
 
+    def energy(self, a: float, b: float) -> np.ndarray:
+        """K-weighted energy of ``a*original + b*ducked music`` per sub-block."""
+        return np.maximum(a * a * self.oo + 2 * a * b * self.om + b * b * self.mm, 0.0)
+
     def loudness(self, a: float, b: float) -> float | None:
-        energy = a * a * self.oo + 2 * a * b * self.om + b * b * self.mm
-        return gated_loudness(np.maximum(energy, 0.0), SUBBLOCK)
+        return gated_loudness(self.energy(a, b), SUBBLOCK)
 
 
-def _analyse(original: Path | None, music: PcmFile, envelope: DuckEnvelope, total: int, size: int,
-             stream: int | None) -> _Analysis:
-    kw_o, kw_m, kw_raw = (KWeighting(MIX_RATE, 2) for _ in range(3))
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("oo", "om", "mm", "raw", "peak", "mpeak")}
-    start = 0
-    for block in _original_blocks(original, total, size, stream):
-        raw = music.read(start, len(block))
-        ducked = raw * envelope.gains(start, len(block), MIX_RATE)[:, None]
-        o, m, r = kw_o(block), kw_m(ducked), kw_raw(raw)
-        parts["oo"].append(_subblock_sums(o, o))
-        parts["om"].append(_subblock_sums(o, m))
-        parts["mm"].append(_subblock_sums(m, m))
-        parts["raw"].append(_subblock_sums(r, r))
-        whole = len(block) // SUBBLOCK * SUBBLOCK
-        parts["peak"].append(np.abs(block[:whole]).reshape(-1, SUBBLOCK * 2).max(axis=1, initial=0.0))
-        parts["mpeak"].append(np.abs(ducked[:whole]).reshape(-1, SUBBLOCK * 2).max(axis=1, initial=0.0))
-        start += len(block)
+def _music_energy(music: PcmFile, total: int, size: int) -> np.ndarray:
+    """K-weighted energy per sub-block of the music as generated (before any gain or ducking)."""
+    kw = KWeighting(MIX_RATE, 2)
+    sums = [_subblock_sums(r, r) for r in (kw(music.read(start, n)) for start, n in _spans(total, size))]
+    return np.concatenate(sums) if sums else np.zeros(0)
+
+
+def _analyse(source: _Source, music: PcmFile, envelope: DuckEnvelope, total: int, size: int,
+             raw_music: np.ndarray) -> _Analysis:
+    filters = [KWeighting(MIX_RATE, 2) for _ in range(2)]
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("oo", "om", "mm", "peak", "mpeak")}
+    # The two filters are independent and sosfilt lets go of the GIL: a thread each.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for start, n in _spans(total, size):
+            block = source.read(start, n)
+            ducked = music.read(start, n) * envelope.gains(start, n, MIX_RATE)[:, None]
+            o, m = pool.map(KWeighting.__call__, filters, (block, ducked))
+            parts["oo"].append(_subblock_sums(o, o))
+            parts["om"].append(_subblock_sums(o, m))
+            parts["mm"].append(_subblock_sums(m, m))
+            parts["peak"].append(_subblock_peaks(block))
+            parts["mpeak"].append(_subblock_peaks(ducked))
     joined = {k: np.concatenate(v) if v else np.zeros(0) for k, v in parts.items()}
-    return _Analysis(joined["oo"], joined["om"], joined["mm"], joined["raw"], joined["peak"], joined["mpeak"])
+    return _Analysis(joined["oo"], joined["om"], joined["mm"], raw_music, joined["peak"], joined["mpeak"])
 
 
 def _limiter_may_act(analysis: _Analysis, music_gain_db: float, final_gain_db: float,
@@ -345,6 +434,7 @@ def mix_audio(
     music_sink: Sink | None = None,
     stems_dir: Path | None = None,
     block_frames: int = DEFAULT_BLOCK,
+    work_dir: Path | None = None,
 ) -> MixReport:
     """Mix ``music`` under the audio of ``original`` and stream the result to ``sink``.
 
@@ -352,7 +442,9 @@ def mix_audio(
     frames; ``music_sink`` the music alone exactly as it sits in the mix (ducked, gained,
     limited with the mix). ``original`` None means the input has no audio track.
     ``block_frames`` only trades memory for call overhead; results do not depend on it
-    beyond float rounding.
+    beyond float rounding. The original is decoded once into a scratch folder made inside
+    ``work_dir`` (the system's temp folder if None) and removed on return: about 1.6 GB
+    per hour of input.
     """
     if music.rate != MIX_RATE or music.channels != 2:
         raise InputError(
@@ -362,49 +454,51 @@ def mix_audio(
     total = round(duration * MIX_RATE)
     # Whole sub-blocks per block keep the loudness sums aligned; never more than the whole input.
     size = max(1, min(block_frames, total + SUBBLOCK - 1) // SUBBLOCK) * SUBBLOCK
-
-    regions: tuple[Region, ...] = ()
     if original is not None:
-        scanner = make_scanner(settings)
-        for block in iter_decode(original, VAD_RATE, 1, block_frames=size, stream=audio_stream):
-            scanner.add(block[:, 0])
-        regions = tuple((s, e) for s, e in scanner.regions(settings) if s < duration)
-    envelope = build_envelope(regions, duration, settings)
+        make_scanner(settings)  # an unknown duck_on fails before the decode, not after
 
-    analysis = _analyse(original, music, envelope, total, size, audio_stream)
-    dialogue, music_lufs, music_gain_db, final_gain_db = _choose_gains(analysis, settings)
-    log.info("mix: dialogue %s LUFS, music %s LUFS, music gain %.2f dB, final gain %.2f dB",
-             dialogue, music_lufs, music_gain_db, final_gain_db)
+    with tempfile.TemporaryDirectory(prefix="autoscore-mix-", dir=work_dir) as scratch:
+        # ffmpeg decodes while we measure the music, which needs nothing from the original.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            decoding = pool.submit(_decode, original, audio_stream, Path(scratch))
+            raw_music = _music_energy(music, total, size)
+            source = decoding.result()
+        regions = _detect(source, settings, duration, size)
+        envelope = build_envelope(regions, duration, settings)
 
-    # Limiting loud peaks lowers the integrated loudness a little, more so on speech with a
-    # high crest factor. Where the limiter will act, measure dry runs of the render pass and
-    # correct the final gain until the limited mix lands on the target.
-    if _limiter_may_act(analysis, music_gain_db, final_gain_db, settings):
-        for _ in range(MAX_CORRECTIONS):
-            measured, _, _ = _render(
-                original, music, envelope, settings, total, size, audio_stream,
+        analysis = _analyse(source, music, envelope, total, size, raw_music)
+        dialogue, music_lufs, music_gain_db, final_gain_db = _choose_gains(analysis, settings)
+        log.info("mix: dialogue %s LUFS, music %s LUFS, music gain %.2f dB, final gain %.2f dB",
+                 dialogue, music_lufs, music_gain_db, final_gain_db)
+
+        # Limiting loud peaks lowers the integrated loudness a little, more so on speech with a
+        # high crest factor. Where the limiter will act, estimate what the render pass will
+        # measure and correct the final gain until the limited mix lands on the target.
+        if _limiter_may_act(analysis, music_gain_db, final_gain_db, settings):
+            for _ in range(MAX_CORRECTIONS):
+                measured = _limited_loudness(
+                    source, music, envelope, analysis, settings, total, size,
+                    10 ** ((music_gain_db + final_gain_db) / 20), 10 ** (final_gain_db / 20),
+                )
+                if measured is None or abs(settings.target_lufs - measured) <= LOUDNESS_TOLERANCE:
+                    break
+                final_gain_db += settings.target_lufs - measured
+                log.info("mix: limiter cost %.2f LU; final gain now %.2f dB",
+                         settings.target_lufs - measured, final_gain_db)
+
+        stems = StemWriters(stems_dir) if stems_dir is not None else None
+        try:
+            integrated, peak, min_gain = _render(
+                source, music, envelope, settings, total, size,
                 10 ** ((music_gain_db + final_gain_db) / 20), 10 ** (final_gain_db / 20),
-                _discard, None, None,
+                sink, music_sink, stems,
             )
-            if measured is None or abs(settings.target_lufs - measured) <= LOUDNESS_TOLERANCE:
-                break
-            final_gain_db += settings.target_lufs - measured
-            log.info("mix: limiter cost %.2f LU; final gain now %.2f dB",
-                     settings.target_lufs - measured, final_gain_db)
-
-    stems = StemWriters(stems_dir) if stems_dir is not None else None
-    try:
-        integrated, peak, min_gain = _render(
-            original, music, envelope, settings, total, size, audio_stream,
-            10 ** ((music_gain_db + final_gain_db) / 20), 10 ** (final_gain_db / 20),
-            sink, music_sink, stems,
-        )
-        if stems is not None:
-            stems.close()
-    except BaseException:
-        if stems is not None:
-            stems.abort()
-        raise
+            if stems is not None:
+                stems.close()
+        except BaseException:
+            if stems is not None:
+                stems.abort()
+            raise
     return MixReport(
         dialogue_lufs=dialogue,
         music_lufs=music_lufs,
@@ -419,29 +513,132 @@ def mix_audio(
     )
 
 
+def _mix_inputs(source: _Source, music: PcmFile, envelope: DuckEnvelope, start: int, n: int,
+                music_gain: float, final_gain: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(original, music, ducked music) for frames [start, start+n), each with its gain applied."""
+    raw = music.read(start, n) * np.float32(music_gain)
+    ducked = raw * envelope.gains(start, n, MIX_RATE)[:, None]
+    orig = source.read(start, n) * np.float32(final_gain)
+    return orig, raw, ducked
+
+
+def _limited_stretches(analysis: _Analysis, music_gain: float, final_gain: float, limiter: LookaheadLimiter
+                       ) -> list[tuple[int, int]]:
+    """Sub-block ranges [first, last) outside which the limiter provably leaves the mix alone.
+
+    A sub-block is hot when its sample-peak bound (original peak plus music peak, also
+    over the previous sub-block, which the interpolator's taps reach into), times the
+    interpolator's largest gain, can reach the ceiling. The limiter's gain starts falling
+    ``delay`` frames (5 ms) before a peak, so one sub-block earlier; it holds for the
+    lookahead and recovers at the release rate from at most the bound's excess; the
+    K-weighting then needs ``TAIL_SUBBLOCKS`` to forget. Ranges closer than the warm-up
+    are merged, so each range starts from a state an unlimited run would also have.
+    """
+    n = len(analysis.oo)
+    bound = (final_gain * analysis.original_peak[:n] + music_gain * analysis.music_peak[:n]) * (1 + 1e-5)
+    reach = np.maximum(bound, np.concatenate([[0.0], bound[:-1]])) * PHASE_GAIN_BOUND
+    hot = np.flatnonzero(reach > limiter.ceiling)
+    if not len(hot):
+        return []
+    # A peak in sub-block i moves the gain from ``delay`` frames before it until the hold,
+    # the smoothing (a window each), the interpolator's taps and the release have passed.
+    release = 20 * np.log10(reach[hot] / limiter.ceiling) / limiter.slope
+    spill = 2 * limiter.window + TAPS_PER_PHASE + 2
+    starts = np.maximum(hot - 1, 0)
+    ends = np.minimum(hot + 1 + np.ceil((spill + release) / SUBBLOCK).astype(int) + TAIL_SUBBLOCKS, n)
+    ranges: list[tuple[int, int]] = []
+    for first, last in zip(starts.tolist(), ends.tolist(), strict=True):
+        if ranges and first - WARMUP_SUBBLOCKS <= ranges[-1][1]:
+            ranges[-1] = (ranges[-1][0], max(ranges[-1][1], last))
+        else:
+            ranges.append((first, last))
+    return ranges
+
+
+def _limited_loudness(source: _Source, music: PcmFile, envelope: DuckEnvelope, analysis: _Analysis,
+                      settings: MixSettings, total: int, size: int, music_gain: float, final_gain: float
+                      ) -> float | None:
+    """The integrated loudness ``_render`` would measure with these gains, without a whole render.
+
+    Where the limiter leaves the mix alone, the mix is exactly ``a*original + b*music``
+    and the analysis has its energy per sub-block; only the stretches around loud peaks
+    are mixed, limited and K-weighted again. On speech most of an hour is not near the
+    ceiling, so this costs a fraction of a pass, and it agrees with a full pass to float
+    rounding (``tests/test_mix.py`` compares the two).
+    """
+    energy = analysis.energy(final_gain, music_gain)
+    shape = LookaheadLimiter(settings.true_peak_db - LIMITER_MARGIN_DB, MIX_RATE)
+    stretches = _limited_stretches(analysis, music_gain, final_gain, shape)
+
+    def measure(stretch: tuple[int, int]) -> np.ndarray:
+        return _stretch_energy(source, music, envelope, settings, total, size, music_gain, final_gain,
+                               *stretch)
+
+    # Stretches are independent and numpy and scipy let go of the GIL while they work, so
+    # a second core (idle until the encoder starts) takes half of them.
+    with ThreadPoolExecutor(max_workers=ESTIMATE_THREADS) as pool:
+        for (first, last), limited in zip(stretches, pool.map(measure, stretches), strict=True):
+            energy[first:last] = limited
+    return gated_loudness(energy, SUBBLOCK)
+
+
+def _stretch_energy(source: _Source, music: PcmFile, envelope: DuckEnvelope, settings: MixSettings,
+                    total: int, size: int, music_gain: float, final_gain: float, first: int, last: int
+                    ) -> np.ndarray:
+    """K-weighted energy per sub-block in [first, last) of the limited mix, as ``_render`` sees it.
+
+    A fresh limiter and filter start ``WARMUP_SUBBLOCKS`` early (or at the very start,
+    like the render); the limiter is fed ``delay`` frames past the end, real audio or the
+    render's flush of silence past ``total``, so its lookahead sees what the render's did.
+    """
+    limiter = LookaheadLimiter(settings.true_peak_db - LIMITER_MARGIN_DB, MIX_RATE)
+    meter = _EnergyMeter()
+    begin = max(first - WARMUP_SUBBLOCKS, 0) * SUBBLOCK
+    end = last * SUBBLOCK
+    feed_end = min(end + limiter.delay, total)
+    skip = limiter.delay
+
+    def measure(out: np.ndarray) -> None:
+        nonlocal skip
+        drop = min(skip, len(out))
+        skip -= drop
+        if drop < len(out):
+            meter.add(out[drop:])
+
+    for start in range(begin, feed_end, size):
+        n = min(size, feed_end - start)
+        orig, _, ducked = _mix_inputs(source, music, envelope, start, n, music_gain, final_gain)
+        measure(limiter.process(orig + ducked)[0])
+    short = end + limiter.delay - feed_end
+    if short > 0:
+        measure(limiter.process(np.zeros((short, 2), np.float32))[0])
+    energy = meter.energy()
+    skipped = first - begin // SUBBLOCK
+    return energy[skipped : skipped + last - first]
+
+
 def _discard(block: np.ndarray) -> None:
-    """Sink of the measuring passes."""
+    """Sink of a measuring pass."""
 
 
-def _render(original: Path | None, music: PcmFile, envelope: DuckEnvelope, settings: MixSettings,
-            total: int, size: int, stream: int | None, music_gain: float, final_gain: float,
+def _render(source: _Source, music: PcmFile, envelope: DuckEnvelope, settings: MixSettings,
+            total: int, size: int, music_gain: float, final_gain: float,
             sink: Sink, music_sink: Sink | None, stems: StemWriters | None
             ) -> tuple[float | None, float, float]:
     """The render pass; returns (integrated LUFS, true peak dBTP, lowest limiter gain) of the output."""
     limiter = LookaheadLimiter(settings.true_peak_db - LIMITER_MARGIN_DB, MIX_RATE)
     music_delay, original_delay, raw_delay = (DelayLine(limiter.delay) for _ in range(3))
-    meter_kw, peak_meter = KWeighting(MIX_RATE, 2), TruePeakMeter(2)
-    energy: list[np.ndarray] = []
-    pending = np.zeros((0, 2))
+    meter, peak_meter = _EnergyMeter(), TruePeakMeter(2)
+    wants_music = music_sink is not None or stems is not None
 
     skip = limiter.delay
     """The limiter's first ``delay`` output frames are its empty delay line: dropped."""
 
     def emit(out: np.ndarray, gain: np.ndarray, ducked: np.ndarray, orig: np.ndarray, raw: np.ndarray
              ) -> None:
-        nonlocal pending, skip
-        music_out = (music_delay(ducked) * gain[:, None]).astype(np.float32)
-        orig_out, raw_out = original_delay(orig), raw_delay(raw)
+        nonlocal skip
+        music_out = _apply_gain(music_delay(ducked), gain) if wants_music else out
+        orig_out, raw_out = (original_delay(orig), raw_delay(raw)) if stems is not None else (out, out)
         drop = min(skip, len(out))
         skip -= drop
         if drop == len(out):
@@ -453,20 +650,19 @@ def _render(original: Path | None, music: PcmFile, envelope: DuckEnvelope, setti
         if stems is not None:
             stems.write(music=raw_out, music_ducked=music_out, original=orig_out, mix=out)
         peak_meter.add(out)
-        weighted = np.concatenate([pending, meter_kw(out)])
-        energy.append(_subblock_sums(weighted, weighted))
-        pending = weighted[len(weighted) // SUBBLOCK * SUBBLOCK:]
+        meter.add(out)
 
-    start = 0
-    for block in _original_blocks(original, total, size, stream):
-        n = len(block)
-        raw = music.read(start, n) * np.float32(music_gain)
-        ducked = raw * envelope.gains(start, n, MIX_RATE)[:, None]
-        orig = block * np.float32(final_gain)
+    for start, n in _spans(total, size):
+        orig, raw, ducked = _mix_inputs(source, music, envelope, start, n, music_gain, final_gain)
         emit(*limiter.process(orig + ducked), ducked, orig, raw)
-        start += n
     tail = np.zeros((limiter.delay, 2), np.float32)
     emit(*limiter.flush(), tail, tail, tail)
     peak_meter.finish()
-    integrated = gated_loudness(np.concatenate(energy), SUBBLOCK) if energy else None
-    return integrated, peak_meter.dbtp, limiter.min_gain
+    return gated_loudness(meter.energy(), SUBBLOCK), peak_meter.dbtp, limiter.min_gain
+
+
+def _apply_gain(block: np.ndarray, gain: np.ndarray) -> np.ndarray:
+    """``block`` times the limiter's gain, skipping the multiply where the limiter was idle (gain 1)."""
+    if float(gain.min(initial=1.0)) >= 1.0:
+        return block
+    return (block * gain[:, None]).astype(np.float32)

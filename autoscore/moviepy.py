@@ -109,7 +109,8 @@ def score_clip(
         if reporter is not None:
             reporter.stage("mix")
         with PcmWriter(work / "mix.f32", MIX_RATE) as writer:
-            report = mix_audio(original, composed.music, job.preset.mix, duration=duration, sink=writer.write)
+            report = mix_audio(original, composed.music, job.preset.mix, duration=duration,
+                               sink=writer.write, work_dir=work)
         log.info("scored a %.2f s clip: %s, %d request(s), %d from cache, cost $%.4f, %.1f LUFS",
                  duration, composed.backend, composed.requests, composed.cache_hits, composed.cost,
                  report.integrated_lufs if report.integrated_lufs is not None else -math.inf)

@@ -490,7 +490,8 @@ def _mix_and_render(
             encoder = render.AudioEncoder(spec, tmp_out, metadata_from=info.path)
             try:
                 mixed = mix_audio(original, music, job.preset.mix, duration=info.duration,
-                                  audio_stream=stream, sink=encoder.write, stems_dir=stems_dir)
+                                  audio_stream=stream, sink=encoder.write, stems_dir=stems_dir,
+                                  work_dir=work)
                 encoder.close()
             except BaseException:
                 encoder.abort()
@@ -504,7 +505,7 @@ def _mix_and_render(
             mixed = mix_audio(
                 original, music, job.preset.mix, duration=info.duration, audio_stream=stream,
                 sink=encoder.write, music_sink=music_encoder.write if music_encoder else None,
-                stems_dir=stems_dir,
+                stems_dir=stems_dir, work_dir=work,
             )
             encoder.close()
             if music_encoder:

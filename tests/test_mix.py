@@ -11,10 +11,19 @@ import pyloudnorm
 import pytest
 from scipy.signal import resample_poly
 
+from autoscore import mix
+from autoscore.duck import DuckEnvelope, build_envelope
 from autoscore.errors import InputError, OptionError
 from autoscore.ffmpeg import decode_audio, encode_audio
-from autoscore.loudness import TruePeakMeter, integrated_loudness
-from autoscore.mix import LookaheadLimiter, MixReport, mix_audio
+from autoscore.loudness import (
+    TAPS_PER_PHASE,
+    TILE,
+    TruePeakMeter,
+    integrated_loudness,
+    oversampled,
+    oversampled_peaks,
+)
+from autoscore.mix import RELEASE_CHUNK, LookaheadLimiter, MixReport, mix_audio
 from autoscore.models import MIX_RATE, Audio
 from autoscore.pcm import PcmFile, PcmWriter
 from autoscore.presets import MixSettings
@@ -266,3 +275,83 @@ def test_report_picture_is_written(speech_run: Run, tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["mix.png"]
     with pytest.raises(OptionError, match=r"\.png"):
         write_report(tmp_path / "mix.xyz", speech_run.report)
+
+
+# --- the fast paths agree with the slow ones they replace ------------------------------------
+
+
+def _prepared(original: Path, music: PcmFile, scratch: Path, settings: MixSettings = SETTINGS
+              ) -> tuple[mix._Source, DuckEnvelope, mix._Analysis, float, float]:
+    total = FRAMES
+    source = mix._decode(original, None, scratch)
+    envelope = build_envelope(mix._detect(source, settings, DURATION, mix.DEFAULT_BLOCK), DURATION, settings)
+    analysis = mix._analyse(source, music, envelope, total, mix.DEFAULT_BLOCK,
+                            mix._music_energy(music, total, mix.DEFAULT_BLOCK))
+    _, _, music_gain_db, final_gain_db = mix._choose_gains(analysis, settings)
+    return source, envelope, analysis, music_gain_db, final_gain_db
+
+
+@pytest.mark.parametrize("extra_db", [0.0, 12.0])
+def test_limiter_loss_estimate_matches_a_full_measuring_pass(media: dict[str, Path], music: PcmFile,
+                                                             tmp_path: Path, extra_db: float) -> None:
+    source, envelope, analysis, music_db, final_db = _prepared(media["speech"], music, tmp_path)
+    final_db += extra_db  # +12 dB: the limiter works hard on every word
+    b, f = 10 ** ((music_db + final_db) / 20), 10 ** (final_db / 20)
+    size = 4800 * 7  # blocks that do not line up with the stretches
+    estimate = mix._limited_loudness(source, music, envelope, analysis, SETTINGS, FRAMES, size, b, f)
+    full, _, min_gain = mix._render(source, music, envelope, SETTINGS, FRAMES, size, b, f,
+                                    mix._discard, None, None)
+    assert estimate is not None and full is not None
+    assert estimate == pytest.approx(full, abs=0.01)
+    limiter = LookaheadLimiter(SETTINGS.true_peak_db - mix.LIMITER_MARGIN_DB, MIX_RATE)
+    stretches = mix._limited_stretches(analysis, b, f, limiter)
+    covered = sum(last - first for first, last in stretches)
+    assert 0 < covered < len(analysis.oo)  # both parts of the estimate were exercised
+    if extra_db:
+        assert min_gain < 10 ** (-6 / 20)
+        assert full < analysis.loudness(f, b) - 1.0  # limiting cost loudness, and the estimate saw it
+
+
+def test_decoded_copies_are_removed_from_the_work_dir(media: dict[str, Path], music: PcmFile,
+                                                      tmp_path: Path) -> None:
+    run = run_mix(media["speech"], music, work_dir=tmp_path)
+    assert run.mix.shape == (FRAMES, 2)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sparse_oversampled_peaks_equal_the_full_interpolation() -> None:
+    rng = np.random.default_rng(7)
+    frames = 3 * TILE + 123
+    loud = np.zeros(frames)
+    loud[TILE - 5 : TILE + 40] = 1.0  # a burst straddling a tile edge
+    loud[2 * TILE + 300 : 2 * TILE + 900] = 1.0
+    block = (rng.standard_normal((frames, 2)) * (0.01 + 0.5 * loud[:, None])).astype(np.float32)
+    history = rng.standard_normal((TAPS_PER_PHASE, 2)) * 0.4
+    full = oversampled(history, block).max(axis=(1, 2))
+    for threshold in (0.0, 0.05, 0.5, 1.0):
+        sparse = oversampled_peaks(history, block, threshold)
+        above = full > threshold
+        np.testing.assert_allclose(sparse[above], full[above], rtol=1e-5)
+        assert np.all(sparse <= full * (1 + 1e-5))
+    assert np.all(oversampled_peaks(history, block, 10.0) == 0.0)
+
+
+def test_long_blocks_limit_exactly_like_short_ones() -> None:
+    """The release runs in chunks of RELEASE_CHUNK frames; a block longer than that changes nothing."""
+    frames = RELEASE_CHUNK + 50_000
+    t = np.arange(frames) / MIX_RATE
+    signal = 0.3 * np.sin(2 * np.pi * 330 * t)
+    signal[RELEASE_CHUNK - 4000 : RELEASE_CHUNK - 1000] *= 5.0  # still recovering at the chunk edge
+    stereo = np.stack([signal, -signal], axis=1).astype(np.float32)
+    whole, short = LookaheadLimiter(-1.0, MIX_RATE), LookaheadLimiter(-1.0, MIX_RATE)
+    out_whole = whole.process(stereo)[0]
+    out_short = np.concatenate([short.process(b)[0] for b in np.array_split(stereo, 40)])
+    np.testing.assert_allclose(out_whole, out_short, atol=1e-6)
+    assert whole.min_gain < 0.7
+
+
+def test_envelope_gains_equal_the_db_interpolation() -> None:
+    env = build_envelope([(0.5, 1.2), (1.3, 2.0), (3.01, 3.5)], 4.0, SETTINGS)
+    for start, count in [(0, 4 * MIX_RATE + 500), (12_345, 7_777), (239, 2), (MIX_RATE * 4 - 10, 100)]:
+        reference = (10 ** (env.duck_db_at((start + np.arange(count)) / MIX_RATE) / 20)).astype(np.float32)
+        np.testing.assert_allclose(env.gains(start, count, MIX_RATE), reference, rtol=1e-6)
