@@ -146,6 +146,17 @@ def packet_hashes(path: Path) -> list[str]:
     return [ln.rsplit(",", 1)[-1].strip() for ln in lines]
 
 
+def with_chapters(src: Path, out: Path, chapters: list[tuple[int, int, str]]) -> Path:
+    """A stream copy of ``src`` carrying ``chapters`` as (start ms, end ms, title)."""
+    meta = out.with_suffix(".chapters.txt")
+    meta.write_text(";FFMETADATA1\n" + "".join(
+        f"[CHAPTER]\nTIMEBASE=1/1000\nSTART={a}\nEND={b}\ntitle={title}\n" for a, b, title in chapters
+    ))
+    ff.run(["-loglevel", "error", "-i", str(src), "-i", str(meta), "-map_metadata", "1",
+            "-map_chapters", "1", "-c", "copy", str(out)], what="add chapters")
+    return out
+
+
 def rms_db(x: np.ndarray) -> float:
     return float(20 * np.log10(np.sqrt(np.mean(np.square(x, dtype=np.float64))) + 1e-12))
 

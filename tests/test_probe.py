@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import Media, make_media
+from conftest import Media, make_media, with_chapters
 
 from autoscore.errors import InputError
 from autoscore.probe import media_info_from_banner, media_info_from_ffprobe, probe
@@ -39,16 +39,8 @@ def test_webm_and_mkv(media: Media) -> None:
 
 
 def test_chapters_are_read(tmp_path: Path, media: Media) -> None:
-    meta = tmp_path / "chapters.txt"
-    meta.write_text(
-        ";FFMETADATA1\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=2000\ntitle=Calm intro\n"
-        "[CHAPTER]\nTIMEBASE=1/1000\nSTART=2000\nEND=5000\ntitle=Big finish\n"
-    )
-    out = tmp_path / "chaptered.mp4"
-    from autoscore import ffmpeg as ff
-
-    ff.run(["-loglevel", "error", "-i", str(media.mp4), "-i", str(meta), "-map_metadata", "1",
-            "-map_chapters", "1", "-c", "copy", str(out)], what="add chapters")
+    chapters = [(0, 2000, "Calm intro"), (2000, 5000, "Big finish")]
+    out = with_chapters(media.mp4, tmp_path / "chaptered.mp4", chapters)
     info = probe(out)
     assert [c.title for c in info.chapters] == ["Calm intro", "Big finish"]
     assert info.chapters[1].start == pytest.approx(2.0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import Media, level_between, packet_hashes
+from conftest import Media, level_between, packet_hashes, with_chapters
 
 import autoscore
 from autoscore.probe import probe
@@ -115,16 +115,8 @@ def test_second_run_is_served_from_cache(media: Media, tmp_path: Path) -> None:
 
 
 def test_embedded_chapters_become_sections_when_no_notes(media: Media, tmp_path: Path) -> None:
-    from autoscore import ffmpeg as ff
-
-    meta = tmp_path / "chapters.txt"
-    meta.write_text(
-        ";FFMETADATA1\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=2500\ntitle=Quiet dawn [energy: low]\n"
-        "[CHAPTER]\nTIMEBASE=1/1000\nSTART=2500\nEND=5000\ntitle=Racing finale [energy: high]\n"
-    )
-    chaptered = tmp_path / "chaptered.mp4"
-    ff.run(["-loglevel", "error", "-i", str(media.mp4), "-i", str(meta), "-map_metadata", "1",
-            "-map_chapters", "1", "-c", "copy", str(chaptered)], what="add chapters")
+    chapters = [(0, 2500, "Quiet dawn [energy: low]"), (2500, 5000, "Racing finale [energy: high]")]
+    chaptered = with_chapters(media.mp4, tmp_path / "chaptered.mp4", chapters)
     job = autoscore.plan_job(chaptered, preset=autoscore_preset_with_short_sections())
     assert job.notes_source == "chapters"
     assert [round(s.start, 1) for s in job.sections] == [0.0, 2.5]
