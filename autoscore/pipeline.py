@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -411,12 +410,16 @@ def score(
             info.path, preset=preset, notes=notes, backend=backend, api_key=api_key,
             prompt=prompt, negative=negative, join=join, info=info,
         )
-    for w in job.warnings:
+    warnings = list(job.warnings)
+    if music_track and spec.audio_only:
+        warnings.append(f"--music-track needs a video output; {out_path.name} gets the mix alone.")
+        music_track = False
+    for w in warnings:
         rep.warn(w)
     result = ScoreResult(
         input=info.path, output=None if dry_run else out_path, duration=info.duration, dry_run=dry_run,
         backend=job.backend_name, sections=job.sections, plan=job.plan,
-        warnings=list(job.warnings), timings=timings, notes_source=job.notes_source,
+        warnings=warnings, timings=timings, notes_source=job.notes_source,
     )
     check_cost(job.plan, max_cost)
     if dry_run:
@@ -472,14 +475,16 @@ def _mix_and_render(
     info: MediaInfo,
     spec: render.OutputSpec,
     job: _Job,
-    music: object,
+    music: PcmFile,
     work: Path,
     stems: str | Path | None,
     music_track: bool,
 ) -> MixReport:
-    from .pcm import PcmFile
+    """Mix while encoding; an audio-only output is the encoded file, a video gets muxed.
 
-    assert isinstance(music, PcmFile)
+    The encoders run as ffmpeg processes fed block by block, so encoding overlaps the
+    mixing instead of following it.
+    """
     original = info.path if info.audio is not None else None
     stream = info.audio.index if info.audio is not None else None
     stems_dir = Path(stems) if stems else None
@@ -487,37 +492,24 @@ def _mix_and_render(
         stems_dir.mkdir(parents=True, exist_ok=True)
     with render.atomic_output(spec.path) as tmp_out:
         if spec.audio_only:
-            encoder = render.AudioEncoder(spec, tmp_out, metadata_from=info.path)
-            try:
-                mixed = mix_audio(original, music, job.preset.mix, duration=info.duration,
-                                  audio_stream=stream, sink=encoder.write, stems_dir=stems_dir,
-                                  work_dir=work)
-                encoder.close()
-            except BaseException:
-                encoder.abort()
-                raise
-            return mixed
-        mix_file = work / f"mix{spec.temp_suffix}"
-        music_file = work / f"music{spec.temp_suffix}"
-        encoder = render.AudioEncoder(spec, mix_file)
-        music_encoder = render.AudioEncoder(spec, music_file) if music_track else None
+            encoders = [render.AudioEncoder(spec, tmp_out, metadata_from=info.path)]
+        else:
+            encoders = [render.AudioEncoder(spec, work / f"mix{spec.temp_suffix}")]
+            if music_track:
+                encoders.append(render.AudioEncoder(spec, work / f"music{spec.temp_suffix}"))
         try:
             mixed = mix_audio(
                 original, music, job.preset.mix, duration=info.duration, audio_stream=stream,
-                sink=encoder.write, music_sink=music_encoder.write if music_encoder else None,
+                sink=encoders[0].write, music_sink=encoders[1].write if len(encoders) > 1 else None,
                 stems_dir=stems_dir, work_dir=work,
             )
-            encoder.close()
-            if music_encoder:
-                music_encoder.close()
+            for encoder in encoders:
+                encoder.close()
         except BaseException:
-            encoder.abort()
-            if music_encoder:
-                music_encoder.abort()
+            for encoder in encoders:
+                encoder.abort()
             raise
-        tracks = [(mix_file, "")]
-        if music_track:
-            tracks.append((music_file, "Music (ducked)"))
-        render.mux(info, spec, tracks, tmp_out)
-    shutil.rmtree(work / "chunks", ignore_errors=True)
+        if not spec.audio_only:
+            titles = ("", "Music (ducked)")
+            render.mux(info, spec, [(e.path, t) for e, t in zip(encoders, titles, strict=False)], tmp_out)
     return mixed
