@@ -151,12 +151,26 @@ def check_output_path(input_path: Path | None, output: Path) -> None:
         ) from None
 
 
+def _read_umask() -> int:
+    """The process umask. Reading it means setting it, so do it once, at import, before
+    batch starts threads that create files."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
 @contextlib.contextmanager
 def atomic_output(final: Path) -> Iterator[Path]:
     """A temporary path beside ``final``, renamed onto it only if the block succeeds."""
     fd, tmp_name = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=f".part{final.suffix}", dir=final.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    # mkstemp makes the file private (0600); a finished output gets the usual mode, as if
+    # it had been created plainly under the user's umask.
+    tmp.chmod(0o666 & ~_UMASK)
     try:
         yield tmp
         os.replace(tmp, final)

@@ -127,3 +127,13 @@ def autoscore_preset_with_short_sections() -> object:
     from autoscore.presets import load_preset, override
 
     return override(load_preset(None), {"structure.min_section": 1.0})
+
+
+def test_output_gets_the_usual_file_mode(media: Media, tmp_path: Path) -> None:
+    """Not mkstemp's private 0600: what a plainly created file would get under the umask."""
+    import os
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    out = _score(media.audio["wav"], tmp_path / "mode.wav").output
+    assert out is not None and (out.stat().st_mode & 0o777) == 0o666 & ~umask
