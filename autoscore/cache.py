@@ -33,6 +33,7 @@ import platformdirs
 
 from .backends.base import Backend, ContinuationRequest, GenerationRequest
 from .errors import CacheError
+from .files import unwritable_reason
 from .models import Audio
 
 __all__ = ["CACHE_ENV", "AudioCache", "CachingBackend", "audio_digest", "default_cache_root"]
@@ -93,7 +94,7 @@ class AudioCache:
                 f"The cache folder {self.root} cannot be created ({exc.strerror or exc}): "
                 f"point {CACHE_ENV} or --cache-dir at a writable folder, or run with --no-cache."
             ) from exc
-        if not os.access(self.root, os.W_OK | os.X_OK):
+        if unwritable_reason(self.root) is not None:
             raise CacheError(
                 f"The cache folder {self.root} is not writable: point {CACHE_ENV} or --cache-dir "
                 "at a writable folder, or run with --no-cache."

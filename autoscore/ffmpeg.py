@@ -245,12 +245,6 @@ def decode_bytes(data: bytes, rate: int, channels: int = 2, *, suffix: str = "")
         return decode_audio(src, rate, channels)
 
 
-@contextlib.contextmanager
-def stderr_file() -> Iterator[IO[bytes]]:
-    with tempfile.TemporaryFile() as f:
-        yield f
-
-
 class Writer:
     """A running ffmpeg that consumes f32le blocks on stdin (used by render and stems).
 

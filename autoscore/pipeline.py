@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -23,6 +22,7 @@ from .backends import make_backend, resolve_backend_name
 from .backends.base import FORMATS, Backend
 from .cache import AudioCache
 from .errors import BackendError, CostLimitError, NotesError, OptionError
+from .files import unwritable_reason
 from .generate import ChunkStore, GenerationStats, generate_chunks
 from .mix import MixReport, mix_audio
 from .models import MIX_RATE, Chunk, MediaInfo, Note, Section
@@ -467,7 +467,7 @@ def _check_folder(folder: Path, option: str) -> None:
     if folder.exists() and not folder.is_dir():
         raise OptionError(f"{option} {folder} is a file, not a folder: name a folder.")
     parent = folder if folder.exists() else folder.parent
-    if not parent.exists() or not os.access(parent, os.W_OK):
+    if not parent.exists() or unwritable_reason(parent) is not None:
         raise OptionError(f"{option} folder {folder} cannot be written: choose another place.")
 
 

@@ -21,6 +21,7 @@ import ffmpeg as ffmpeg_python
 from . import ffmpeg as ff
 from .backends.base import FORMATS
 from .errors import OptionError, OutputPathError
+from .files import unwritable_reason
 from .models import MIX_RATE, MediaInfo
 
 __all__ = [
@@ -140,15 +141,9 @@ def check_output_path(input_path: Path | None, output: Path) -> None:
         raise OutputPathError(f"Output folder {parent} does not exist: create it or choose another -o.")
     if dst.is_dir():
         raise OutputPathError(f"Output {output} is a folder: give a file name with -o.")
-    # Ask the filesystem itself: permission bits say nothing to root, or to read-only mounts.
-    try:
-        with tempfile.NamedTemporaryFile(dir=parent, prefix=".autoscore-probe-"):
-            pass
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise OutputPathError(
-            f"Output folder {parent} is not writable ({reason}): choose another -o."
-        ) from None
+    reason = unwritable_reason(parent)
+    if reason is not None:
+        raise OutputPathError(f"Output folder {parent} is not writable ({reason}): choose another -o.")
 
 
 def _read_umask() -> int:
