@@ -4,7 +4,7 @@ The API mirrors the CLI: ``score()`` does what ``autoscore score`` does and retu
 ``ScoreResult``; ``plan_job()`` stops before generating; ``generate_music()`` is
 ``autoscore generate``. Every failure is an ``AutoscoreError`` with a message for a user.
 
-The heavy stages (numpy, scipy) load on first use, so ``import autoscore`` and
+The heavy stages (numpy and the DSP around it) load on first use, so ``import autoscore`` and
 ``autoscore --help`` stay quick.
 """
 

@@ -39,10 +39,10 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
-from scipy.signal import resample_poly
 
 from .errors import OptionError
 from .models import MIX_RATE, Audio, Chunk
+from .resample import resample
 
 __all__ = [
     "DEFAULT_MAX_SHIFT",
@@ -450,10 +450,7 @@ def _stereo(x: np.ndarray) -> np.ndarray:
 def _prepare(audio: Audio, rate: int) -> np.ndarray:
     """Stereo float32 at ``rate``, whatever the generator returned."""
     x = _stereo(audio.samples)
-    if audio.rate != rate:
-        g = math.gcd(audio.rate, rate)
-        x = resample_poly(x, rate // g, audio.rate // g, axis=0)
-    return np.ascontiguousarray(x, dtype=np.float32)
+    return resample(x, audio.rate, rate)
 
 
 class _Output:

@@ -16,10 +16,12 @@ import contextlib
 import functools
 import logging
 import os
+import queue
 import shlex
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -216,11 +218,9 @@ def encode_audio(audio: Audio, path: str | Path, fmt: str) -> None:
     """Write ``audio`` to ``path`` in one of the seven formats (caller handles atomicity)."""
     samples = audio.samples
     if fmt == "opus" and audio.rate not in (8000, 12000, 16000, 24000, 48000):
-        from scipy.signal import resample_poly
+        from .resample import resample
 
-        g = np.gcd(48000, audio.rate)
-        samples = resample_poly(samples, 48000 // g, audio.rate // g, axis=0).astype(np.float32)
-        audio = Audio(samples, 48000)
+        audio = Audio(resample(samples, audio.rate, 48000), 48000)
     data = np.ascontiguousarray(np.clip(audio.samples, -1.0, 1.0), dtype="<f4").tobytes()
     run(encode_args(path, fmt, audio.rate, audio.channels), what=f"write {Path(path).name}", input=data)
 
@@ -248,9 +248,15 @@ def decode_bytes(data: bytes, rate: int, channels: int = 2, *, suffix: str = "")
 class Writer:
     """A running ffmpeg that consumes f32le blocks on stdin (used by render and stems).
 
-    ``write`` blocks; ``close`` waits and raises ``FFmpegError`` with ffmpeg's last
-    lines if it failed, so a caller never renames a broken output into place.
+    A feeder thread does the writing, so the caller computes the next block while ffmpeg
+    encodes this one; written straight from the caller's thread, each block waited for
+    the encoder and the two took turns instead of running on two cores. ``write``
+    blocks only when ``QUEUE_BLOCKS`` blocks are already waiting. ``close`` waits and
+    raises ``FFmpegError`` with ffmpeg's last lines if it failed, so a caller never
+    renames a broken output into place.
     """
+
+    QUEUE_BLOCKS = 2
 
     def __init__(self, args: Sequence[str], *, what: str) -> None:
         self.what = what
@@ -262,28 +268,56 @@ class Writer:
         except OSError as exc:
             self._err.close()
             raise FFmpegError(f"Could not start ffmpeg to {what}: {exc}.") from exc
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=self.QUEUE_BLOCKS)
+        self._broken = threading.Event()
+        self._finished = False
+        self._feeder = threading.Thread(target=self._feed, name="ffmpeg-feeder", daemon=True)
+        self._feeder.start()
+
+    def _feed(self) -> None:
+        stdin = self.proc.stdin
+        assert stdin is not None
+        while (data := self._queue.get()) is not None:
+            if self._broken.is_set():
+                continue  # keep draining, so a producer blocked on a full queue wakes up
+            try:
+                stdin.write(data)
+            except (BrokenPipeError, OSError, ValueError):
+                self._broken.set()
+        with contextlib.suppress(BrokenPipeError, OSError, ValueError):
+            stdin.close()
 
     def write(self, block: np.ndarray) -> None:
-        assert self.proc.stdin is not None
-        try:
-            self.proc.stdin.write(np.ascontiguousarray(block, dtype="<f4").tobytes())
-        except BrokenPipeError:
+        if self._broken.is_set():
             self.close()  # raises with ffmpeg's reason
-            raise FFmpegError(f"ffmpeg stopped early while trying to {self.what}.") from None
+            raise FFmpegError(f"ffmpeg stopped early while trying to {self.what}.")
+        self._queue.put(np.ascontiguousarray(block, dtype="<f4").tobytes())
+
+    def _stop_feeder(self) -> None:
+        if self._feeder.is_alive():
+            self._queue.put(None)
+            self._feeder.join()
 
     def close(self) -> None:
-        if self.proc.stdin and not self.proc.stdin.closed:
-            with contextlib.suppress(BrokenPipeError):
-                self.proc.stdin.close()
+        if self._finished:
+            return
+        self._finished = True
+        self._stop_feeder()
         code = self.proc.wait()
         self._err.seek(0)
         err = self._err.read().decode("utf-8", "replace")
         self._err.close()
         if code != 0:
             raise FFmpegError(f"ffmpeg failed to {self.what}: {_last_lines(err)}")
+        if self._broken.is_set():
+            raise FFmpegError(f"ffmpeg stopped reading early while trying to {self.what}.")
 
     def abort(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
         with contextlib.suppress(Exception):
-            self.proc.kill()
+            self.proc.kill()  # a feeder stuck in write gets EPIPE and drains the rest
+            self._stop_feeder()
             self.proc.wait()
             self._err.close()

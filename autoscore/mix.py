@@ -36,7 +36,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.ndimage import minimum_filter1d
 
 from .duck import VAD_RATE, DuckEnvelope, Region, build_envelope, make_scanner
 from .errors import InputError, OutputPathError
@@ -147,10 +146,7 @@ class LookaheadLimiter:
         self._required_history = ext[len(ext) - (w - 1):]
         if ext.min() >= 1.0:
             return np.ones(len(required))
-        # Causal window [j-w+1, j] is the centred window of index j-(w-1)+w//2.
-        centred = minimum_filter1d(ext, w)
-        first = w // 2
-        return centred[first : first + len(required)]
+        return sliding_min(ext, w)
 
     def _release(self, held: np.ndarray) -> np.ndarray:
         if self._release_carry >= 1.0 and held.min() >= 1.0:
@@ -191,6 +187,24 @@ class LookaheadLimiter:
 
     def flush(self) -> tuple[np.ndarray, np.ndarray]:
         return self.process(np.zeros((self.delay, self.channels), np.float32))
+
+
+def sliding_min(x: np.ndarray, w: int) -> np.ndarray:
+    """Minimum of each window ``x[i : i + w]``, in O(n) whatever ``w`` (van Herk / Gil-Werman).
+
+    Cut ``x`` into blocks of ``w``: every window spans the tail of one block and the head
+    of the next, so it is the smaller of a running minimum from the right (over the
+    tail) and one from the left (over the head).
+    """
+    n = len(x)
+    if w <= 1 or n < w:
+        return x[: max(n - w + 1, 0)].copy() if w <= 1 else np.zeros(0)
+    blocks = np.full(-(-n // w) * w, np.inf)
+    blocks[:n] = x
+    blocks = blocks.reshape(-1, w)
+    from_left = np.minimum.accumulate(blocks, axis=1).ravel()
+    from_right = np.minimum.accumulate(blocks[:, ::-1], axis=1)[:, ::-1].ravel()
+    return np.minimum(from_right[: n - w + 1], from_left[w - 1 : n])
 
 
 RELEASE_CHUNK = 1 << 18
@@ -368,7 +382,7 @@ def _analyse(source: _Source, music: PcmFile, envelope: DuckEnvelope, total: int
              raw_music: np.ndarray) -> _Analysis:
     filters = [KWeighting(MIX_RATE, 2) for _ in range(2)]
     parts: dict[str, list[np.ndarray]] = {k: [] for k in ("oo", "om", "mm", "peak", "mpeak")}
-    # The two filters are independent and sosfilt lets go of the GIL: a thread each.
+    # The two filters are independent and numpy's FFT lets go of the GIL: a thread each.
     with ThreadPoolExecutor(max_workers=2) as pool:
         for start, n in _spans(total, size):
             block = source.read(start, n)
@@ -574,7 +588,7 @@ def _limited_loudness(source: _Source, music: PcmFile, envelope: DuckEnvelope, a
         return _stretch_energy(source, music, envelope, settings, total, size, music_gain, final_gain,
                                *stretch)
 
-    # Stretches are independent and numpy and scipy let go of the GIL while they work, so
+    # Stretches are independent and numpy lets go of the GIL while it works, so
     # a second core (idle until the encoder starts) takes half of them.
     with ThreadPoolExecutor(max_workers=ESTIMATE_THREADS) as pool:
         for (first, last), limited in zip(stretches, pool.map(measure, stretches), strict=True):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -9,21 +10,27 @@ from pathlib import Path
 import numpy as np
 import pyloudnorm
 import pytest
-from scipy.signal import resample_poly
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.ndimage import minimum_filter1d
+from scipy.signal import oaconvolve, resample_poly, sosfilt
 
 from autoscore import mix
 from autoscore.duck import DuckEnvelope, build_envelope
 from autoscore.errors import InputError, OptionError
 from autoscore.ffmpeg import decode_audio, encode_audio
 from autoscore.loudness import (
+    OVERSAMPLE,
+    PHASES,
     TAPS_PER_PHASE,
     TILE,
+    KWeighting,
     TruePeakMeter,
     integrated_loudness,
-    oversampled,
+    k_weighting_sos,
     oversampled_peaks,
 )
-from autoscore.mix import RELEASE_CHUNK, LookaheadLimiter, MixReport, mix_audio
+from autoscore.mix import RELEASE_CHUNK, LookaheadLimiter, MixReport, mix_audio, sliding_min
 from autoscore.models import MIX_RATE, Audio
 from autoscore.pcm import PcmFile, PcmWriter
 from autoscore.presets import MixSettings
@@ -327,7 +334,10 @@ def test_sparse_oversampled_peaks_equal_the_full_interpolation() -> None:
     loud[2 * TILE + 300 : 2 * TILE + 900] = 1.0
     block = (rng.standard_normal((frames, 2)) * (0.01 + 0.5 * loud[:, None])).astype(np.float32)
     history = rng.standard_normal((TAPS_PER_PHASE, 2)) * 0.4
-    full = oversampled(history, block).max(axis=(1, 2))
+    ext = np.concatenate([history, block]).astype(np.float64)
+    phases = [oaconvolve(ext, PHASES[p][:, None], mode="valid", axes=0)[-len(block) :]
+              for p in range(OVERSAMPLE)]
+    full = np.abs(np.stack(phases, axis=1)).max(axis=(1, 2))
     for threshold in (0.0, 0.05, 0.5, 1.0):
         sparse = oversampled_peaks(history, block, threshold)
         above = full > threshold
@@ -355,3 +365,32 @@ def test_envelope_gains_equal_the_db_interpolation() -> None:
     for start, count in [(0, 4 * MIX_RATE + 500), (12_345, 7_777), (239, 2), (MIX_RATE * 4 - 10, 100)]:
         reference = (10 ** (env.duck_db_at((start + np.arange(count)) / MIX_RATE) / 20)).astype(np.float32)
         np.testing.assert_allclose(env.gains(start, count, MIX_RATE), reference, rtol=1e-6)
+
+
+@pytest.mark.parametrize("rate", [48000, 44100, 16000])
+def test_k_weighting_fir_matches_the_biquads_across_any_block_split(rate: int) -> None:
+    """The FIR stand-in against scipy's recursive filter, fed in uneven blocks (and an empty one)."""
+    rng = np.random.default_rng(rate)
+    x = rng.standard_normal((rate * 3 + 17, 2)) * 0.3
+    x[rate : rate + 500] *= 8  # a burst, so the tail of the response is exercised at full level
+    reference = sosfilt(k_weighting_sos(rate), x, axis=0)
+    kw = KWeighting(rate, 2)
+    cuts = [0, 1, 1, 4000, rate // 3, rate * 2 + 5, len(x)]
+    out = np.concatenate([kw(x[a:b]) for a, b in itertools.pairwise(cuts)])
+    assert out.shape == x.shape
+    assert np.abs(out - reference).max() < 1e-7 * np.abs(reference).max()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(-5, 5, allow_nan=False), min_size=0, max_size=80), st.integers(1, 12))
+def test_sliding_min_is_the_minimum_of_every_window(values: list[float], w: int) -> None:
+    x = np.array(values, dtype=np.float64)
+    expected = [min(values[i : i + w]) for i in range(len(values) - w + 1)]
+    np.testing.assert_array_equal(sliding_min(x, w), np.array(expected, dtype=np.float64))
+
+
+def test_sliding_min_agrees_with_scipy_on_long_input() -> None:
+    x = np.random.default_rng(3).standard_normal(100_000)
+    w = 240
+    centred = minimum_filter1d(x, w)
+    np.testing.assert_array_equal(sliding_min(x, w), centred[w // 2 : w // 2 + len(x) - w + 1])

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import os
 import random
 import time
@@ -604,7 +603,6 @@ def _at_rate(audio: Audio, rate: int) -> np.ndarray:
     samples = audio.samples if audio.channels == 2 else np.repeat(audio.samples[:, :1], 2, axis=1)
     if audio.rate == rate:
         return samples
-    from scipy.signal import resample_poly
+    from ..resample import resample
 
-    g = math.gcd(rate, audio.rate)
-    return resample_poly(samples, rate // g, audio.rate // g, axis=0).astype(np.float32)
+    return resample(samples, audio.rate, rate)

@@ -2,17 +2,18 @@
 
 ``spec`` reads the prompt, ``arrange`` writes the notes, ``instruments`` and ``mixdown``
 make the sound; ``composer`` ties them together and documents what seed, steps and
-guidance mean here.
+guidance mean here. The composer loads on first use: a job whose music all comes from
+the cache never needs it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import ClassVar
+import importlib
+from typing import Any, ClassVar
 
 from ...models import Audio
 from ..base import Backend, ContinuationRequest, GenerationRequest
-from .composer import SAMPLE_RATE, compose, continue_piece, explain
 
 __all__ = ["SAMPLE_RATE", "ProceduralBackend", "compose", "continue_piece", "explain"]
 
@@ -30,8 +31,18 @@ class ProceduralBackend(Backend):
 
     async def generate(self, request: GenerationRequest) -> Audio:
         request.validate()
+        from .composer import compose
+
         return await asyncio.to_thread(compose, request)
 
     async def outpaint(self, request: ContinuationRequest) -> Audio:
         request.validate()
+        from .composer import continue_piece
+
         return await asyncio.to_thread(continue_piece, request)
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("SAMPLE_RATE", "compose", "continue_piece", "explain"):
+        return getattr(importlib.import_module(".composer", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -78,12 +78,9 @@ def _without_intro(spec: Spec) -> Spec:
 def _as_stereo_44k(audio: Audio) -> np.ndarray:
     samples = audio.samples.astype(np.float32)
     if audio.rate != SAMPLE_RATE:
-        from math import gcd
+        from ...resample import resample
 
-        from scipy.signal import resample_poly
-
-        g = gcd(audio.rate, SAMPLE_RATE)
-        samples = resample_poly(samples, SAMPLE_RATE // g, audio.rate // g, axis=0).astype(np.float32)
+        samples = resample(samples, audio.rate, SAMPLE_RATE)
     if samples.shape[1] == 1:
         samples = np.repeat(samples, 2, axis=1)
     elif samples.shape[1] != 2:
