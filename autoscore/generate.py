@@ -85,8 +85,12 @@ async def _cached(
     *,
     continuation: bool = False,
 ) -> Audio:
-    """The cached audio for ``key``, or ``make()``'s, stored before anything else happens."""
-    audio = cache.get(key)
+    """The cached audio for ``key``, or ``make()``'s, stored before anything else happens.
+
+    Disk work (a two-minute chunk is 40 MB) runs in worker threads: done on the event
+    loop it held up every other chunk's polls and downloads while it wrote.
+    """
+    audio = await asyncio.to_thread(cache.get, key)
     if audio is not None:
         stats.cache_hits += 1
         event(index, "cached")
@@ -99,7 +103,7 @@ async def _cached(
     except BaseException:
         event(index, "failed")
         raise
-    cache.put(key, audio)
+    await asyncio.to_thread(cache.put, key, audio)
     event(index, "done")
     return audio
 
@@ -121,7 +125,8 @@ async def _one(
             return await backend.generate(request)
 
     key = cache.key_for(backend.name, backend.model, request)
-    store.save(chunk.index, await _cached(key, make, chunk.index, cache, stats, event))
+    audio = await _cached(key, make, chunk.index, cache, stats, event)
+    await asyncio.to_thread(store.save, chunk.index, audio)
 
 
 async def _crossfade_job(
@@ -183,7 +188,7 @@ async def _outpaint_job(
         )
         skip = round(source.frames * whole.rate / source.rate)
         extension = Audio(np.ascontiguousarray(whole.samples[skip:]), whole.rate)
-        store.save(chunk.index, extension)
+        await asyncio.to_thread(store.save, chunk.index, extension)
         previous = extension
 
 

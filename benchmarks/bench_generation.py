@@ -6,20 +6,30 @@
 2. Against the local WaveSpeed emulator with a fixed latency, the real
    ``WaveSpeedBackend`` and ``generate_chunks`` fetch one chunk, then a six-chunk job;
    with the chunks in flight together the six should take barely longer than the one.
+   The emulator runs in a process of its own (a remote service does not share the
+   client's interpreter lock), but it composes with the same two cores the client runs
+   on, which a remote GPU service does not; so it is warmed once with the job and then
+   reuses those renders (``reuse_renders``), making its latency really fixed. What
+   remains is the client's own work: submits, polls, downloads and decoding six chunks.
+   Each figure is the median of ``--repeat`` runs, and one cold run (the emulator
+   composing) is shown beside it.
 
-    python benchmarks/bench_generation.py [--duration 120] [--latency 2]
+    python benchmarks/bench_generation.py [--duration 120] [--latency 2] [--repeat 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import multiprocessing
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -87,6 +97,9 @@ class EmulatorResult:
     one: float
     six: float
     requests: int
+    runs: int = 1
+    cold: bool = False
+    """True when the emulator composed every chunk during the run (its CPU work competing)."""
 
     @property
     def ratio(self) -> float:
@@ -122,22 +135,64 @@ def _fetch(chunks: tuple, base_url: str, concurrency: int | None, folder: Path) 
     return time.perf_counter() - start, stats.requests
 
 
-def run_emulator(latency: float = 2.0, chunk_seconds: int = 120,
-                 concurrencies: tuple[int | None, ...] = (None, 6)) -> list[EmulatorResult]:
-    """One chunk, then six, per concurrency setting (None: the backend's default)."""
-    from autoscore.backends.wavespeed import WaveSpeedBackend
+def _serve(latency: float, conn: multiprocessing.connection.Connection) -> None:
     from autoscore.emulator import Emulator
+
+    with Emulator(latency=latency, reuse_renders=True) as emu:
+        conn.send(emu.base_url)
+        conn.recv()  # serve until the benchmark says it is done
+
+
+@contextlib.contextmanager
+def emulator_process(latency: float) -> Iterator[str]:
+    """An emulator in a child process, like a remote service; yields its base URL."""
+    ctx = multiprocessing.get_context("spawn")
+    ours, theirs = ctx.Pipe()
+    child = ctx.Process(target=_serve, args=(latency, theirs), daemon=True)
+    child.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not ours.poll(0.2):
+            if not child.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the emulator process did not start (exit code {child.exitcode})")
+        yield ours.recv()
+    finally:
+        with contextlib.suppress(OSError):
+            ours.send("stop")
+        child.join(10)
+        if child.is_alive():
+            child.kill()
+
+
+def run_emulator(latency: float = 2.0, chunk_seconds: int = 120,
+                 concurrencies: tuple[int | None, ...] = (None, 6), repeat: int = 3) -> list[EmulatorResult]:
+    """One chunk, then six, per concurrency setting (None: the backend's default).
+
+    First one cold run at the default concurrency, the emulator composing as it goes;
+    then, per setting, the median of ``repeat`` one-chunk and six-chunk runs against
+    renders the cold run left behind.
+    """
+    from autoscore.backends.wavespeed import WaveSpeedBackend
 
     chunks = _six_chunks(chunk_seconds)
     results = []
-    with tempfile.TemporaryDirectory(prefix="autoscore-bench-") as tmp, Emulator(latency=latency) as emu:
+    with tempfile.TemporaryDirectory(prefix="autoscore-bench-") as tmp, emulator_process(latency) as url:
         # Imports, the first connection and the composer's tables are not what is measured.
-        _fetch(chunks[:1], emu.base_url, None, Path(tmp) / "warm")
-        default = WaveSpeedBackend(api_key="benchmark-key", base_url=emu.base_url).max_concurrency
+        _fetch((replace(chunks[0], duration=5),), url, None, Path(tmp) / "warm")
+        default = WaveSpeedBackend(api_key="benchmark-key", base_url=url).max_concurrency
+        # A seed of its own, so the cold single chunk is composed rather than taken from the six.
+        one, _ = _fetch((replace(chunks[0], seed=chunks[0].seed + 1),), url, None, Path(tmp) / "cold-one")
+        six, requests = _fetch(chunks, url, None, Path(tmp) / "cold-six")
+        results.append(EmulatorResult(latency, chunk_seconds, default, one, six, requests, cold=True))
         for n, concurrency in enumerate(concurrencies):
-            one, _ = _fetch(chunks[:1], emu.base_url, concurrency, Path(tmp) / f"one-{n}")
-            six, requests = _fetch(chunks, emu.base_url, concurrency, Path(tmp) / f"six-{n}")
-            results.append(EmulatorResult(latency, chunk_seconds, concurrency or default, one, six, requests))
+            ones, sixes = [], []
+            for r in range(repeat):
+                ones.append(_fetch(chunks[:1], url, concurrency, Path(tmp) / f"one-{n}-{r}")[0])
+                elapsed, requests = _fetch(chunks, url, concurrency, Path(tmp) / f"six-{n}-{r}")
+                sixes.append(elapsed)
+            one, six = statistics.median(ones), statistics.median(sixes)
+            results.append(
+                EmulatorResult(latency, chunk_seconds, concurrency or default, one, six, requests, repeat))
     return results
 
 
@@ -154,15 +209,18 @@ def generation_table(rtf: RtfResult | None, emulated: list[EmulatorResult]) -> T
         t.notes.append(f"Goal: composer at least {GOAL_RTF:g}x real time on one core: "
                        f"{verdict(rtf.worst >= GOAL_RTF)} (slowest prompt {slowest!r}: {rtf.worst:.0f}x).")
     for e in emulated:
+        how = "cold: emulator composing, 1 run" if e.cold else f"fixed latency, median of {e.runs}"
         t.add(f"emulator ({e.latency:g} s latency), 6 x {e.chunk_seconds} s chunks, "
-              f"concurrency {e.concurrency}",
+              f"concurrency {e.concurrency} ({how})",
               f"{e.six:.2f} s", f"1 chunk {e.one:.2f} s", f"{e.ratio:.2f}x")
     for e in emulated:
-        t.notes.append(f"Goal: six chunks under {GOAL_OVERLAP:g}x one chunk's time at concurrency "
-                       f"{e.concurrency}: {verdict(e.ratio < GOAL_OVERLAP)} ({e.ratio:.2f}x).")
-    if emulated:
-        t.notes.append("The emulator composes and encodes every chunk on this machine's cores, so its "
-                       "CPU work competes with the client: a pessimistic stand-in for a remote GPU.")
+        if not e.cold:
+            t.notes.append(f"Goal: six chunks under {GOAL_OVERLAP:g}x one chunk's time at concurrency "
+                           f"{e.concurrency}: {verdict(e.ratio < GOAL_OVERLAP)} ({e.ratio:.2f}x).")
+    if any(e.cold for e in emulated):
+        t.notes.append("Cold: the emulator composes and encodes each chunk on this machine's two cores "
+                       "while the client works, a pessimistic stand-in for a remote GPU service; the "
+                       "goal is judged on the fixed-latency runs, where it reuses the cold run's renders.")
     return t
 
 
@@ -170,12 +228,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=120)
     parser.add_argument("--latency", type=float, default=2.0)
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--rtf-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rtf_child:
         _rtf_child(args.rtf_child)
         return
-    print(generation_table(run_rtf(args.duration), run_emulator(args.latency, args.duration)).markdown())
+    emulated = run_emulator(args.latency, args.duration, repeat=args.repeat)
+    print(generation_table(run_rtf(args.duration), emulated).markdown())
 
 
 if __name__ == "__main__":

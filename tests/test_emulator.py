@@ -269,3 +269,19 @@ def test_serve_runs_in_the_foreground_until_interrupted() -> None:
         _, err = proc.communicate(timeout=10)
     assert "stopped" in err
     assert proc.returncode == 0
+
+
+def test_reused_renders_answer_a_repeated_request_with_the_same_audio() -> None:
+    """The benchmark's fixed-latency mode: an identical request is not composed again."""
+    with Emulator(latency=0.0, api_key=TEST_KEY, reuse_renders=True) as emu:
+        def fetch(prompt: str) -> tuple[bytes, int]:
+            resp = submit(emu, {"prompt": prompt, "duration": 2, "output_format": "wav", "seed": 3})
+            data, _ = wait_done(emu, resp.json()["data"]["id"])
+            got = httpx.get(data["outputs"][0], timeout=10)
+            return got.content, data["timings"]["inference"]
+
+        first, composed_ms = fetch("bright ukulele pop")
+        again, reused_ms = fetch("bright ukulele pop")
+        other, _ = fetch("dark ambient drone")
+    assert again == first and other != first
+    assert reused_ms < composed_ms
