@@ -9,6 +9,7 @@ small-picture clips with speech-like audio, since the picture is only copied any
 from __future__ import annotations
 
 import os
+import statistics
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,13 +21,20 @@ __all__ = ["ScaleRow", "run_scale", "scale_table"]
 GOAL_SHARE = 0.05
 """Processing time under 5 % of the input's duration."""
 GOAL_MIB = 1024
+REPEAT_UNDER_MINUTES = 15
+"""Inputs shorter than this are timed several times and the median run reported: a few
+seconds of wall time swing by 10-20 % with whatever else the machine's disk and cores do."""
 
 
 @dataclass(frozen=True)
 class ScaleRow:
     minutes: float
     run: Measured
+    """The median run (by wall time) of ``runs``."""
     timings: dict[str, float]
+    runs: int = 1
+    spread: tuple[float, float] = (0.0, 0.0)
+    """Fastest and slowest wall time of the runs."""
 
     @property
     def seconds(self) -> float:
@@ -69,8 +77,13 @@ def warm_cache(clip: Path, cache: Path) -> int:
     return len(job.plan.chunks)
 
 
-def run_scale(work: Path, minutes: list[float], *, keep_inputs: bool = False) -> list[ScaleRow]:
-    """Warm the cache for each length, then time one ``autoscore score``; outputs are deleted as we go."""
+def run_scale(work: Path, minutes: list[float], *, keep_inputs: bool = False,
+              repeat: int = 5) -> list[ScaleRow]:
+    """Warm the cache for each length, then time ``autoscore score``; outputs are deleted as we go.
+
+    Inputs under ``REPEAT_UNDER_MINUTES`` are timed ``repeat`` times (the median run is
+    reported), longer ones once.
+    """
     work.mkdir(parents=True, exist_ok=True)
     cache = work / "cache"
     rows = []
@@ -78,13 +91,19 @@ def run_scale(work: Path, minutes: list[float], *, keep_inputs: bool = False) ->
         clip = make_clip(work / f"scale-{m:g}min.mp4", m * 60)
         out = work / f"scale-{m:g}min.scored.mp4"
         chunks = warm_cache(clip, cache)
-        timed = score_once(clip, out, cache)
-        doc = timed.json()
-        if doc.get("cache_hits") != chunks:
-            raise RuntimeError(f"the timed run of {clip.name} hit the cache {doc.get('cache_hits')} times, "
-                               f"not {chunks}: it composed music and the figure would be wrong")
-        timings = {k: float(v) for k, v in doc.get("timings", {}).items()}  # type: ignore[union-attr]
-        rows.append(ScaleRow(m, timed, timings))
+        runs = []
+        for _ in range(repeat if m < REPEAT_UNDER_MINUTES else 1):
+            timed = score_once(clip, out, cache)
+            hits = timed.json().get("cache_hits")
+            if hits != chunks:
+                raise RuntimeError(f"a timed run of {clip.name} hit the cache {hits} times, not {chunks}: "
+                                   "it composed music and the figure would be wrong")
+            runs.append(timed)
+        runs.sort(key=lambda r: r.seconds)
+        timed = runs[(len(runs) - 1) // 2]
+        assert timed.seconds == statistics.median_low(r.seconds for r in runs)
+        timings = {k: float(v) for k, v in timed.json().get("timings", {}).items()}  # type: ignore[union-attr]
+        rows.append(ScaleRow(m, timed, timings, len(runs), (runs[0].seconds, runs[-1].seconds)))
         out.unlink(missing_ok=True)
         if not keep_inputs:
             clip.unlink(missing_ok=True)
@@ -98,13 +117,14 @@ def _growth(value: float, base: float) -> str:
 def scale_table(rows: list[ScaleRow]) -> Table:
     t = Table(
         "Scale: `autoscore score`, procedural backend, warm cache, 320x180 video + speech-like audio",
-        ["input", "wall s", "% of input", "x real time", "peak MiB", "time vs first", "memory vs first",
-         "stages: probe / generate (cache) / assemble / mix+render s"],
+        ["input", "runs", "wall s (min-max)", "% of input", "x real time", "peak MiB", "time vs first",
+         "memory vs first", "stages: probe / generate (cache) / assemble / mix+render s"],
     )
     first = rows[0]
     for r in rows:
         stages = " / ".join(f"{r.timings.get(k, 0.0):.1f}" for k in ("probe", "generate", "assemble", "mix"))
-        t.add(f"{r.minutes:g} min", f"{r.run.seconds:.1f}", f"{100 * r.share:.2f} %",
+        wall = f"{r.run.seconds:.2f}" + (f" ({r.spread[0]:.2f}-{r.spread[1]:.2f})" if r.runs > 1 else "")
+        t.add(f"{r.minutes:g} min", str(r.runs), wall, f"{100 * r.share:.2f} %",
               f"{1 / r.share:.0f}x", f"{r.run.peak_mib:.0f}", _growth(r.run.seconds, first.run.seconds),
               _growth(r.run.peak_mib, first.run.peak_mib), stages)
     worst_share = max(r.share for r in rows)
@@ -118,6 +138,7 @@ def scale_table(rows: list[ScaleRow]) -> Table:
         t.notes.append(f"Growth: {ratio:g}x the length took "
                        f"{longest.run.seconds / first.run.seconds:.1f}x the time and "
                        f"{longest.run.peak_mib / first.run.peak_mib:.2f}x the peak memory.")
-    t.notes.append("Wall time includes interpreter start and imports; peak is ru_maxrss of the largest "
-                   "process (RUSAGE_CHILDREN of a small wrapper).")
+    t.notes.append("Wall time includes interpreter start and imports; with several runs the median is "
+                   "shown (its stages and memory too). Peak is ru_maxrss of the largest process "
+                   "(RUSAGE_CHILDREN of a small wrapper).")
     return t
