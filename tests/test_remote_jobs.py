@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,7 @@ from autoscore.cli import main
 from autoscore.emulator import Emulator
 from autoscore.errors import BackendError
 from autoscore.generate import ChunkStore, generate_chunks
-from autoscore.models import Chunk
+from autoscore.models import Audio, Chunk
 from autoscore.presets import GenerationSettings
 from autoscore.probe import probe
 
@@ -42,6 +44,52 @@ def test_all_chunks_are_in_flight_at_once(emulator: Emulator, tmp_path: Path) ->
     assert stats.requests == 6
     assert emulator.stats["submits"] == 6
     assert emulator.stats["peak_active"] == 6
+
+
+class _Watched:
+    """Counts disk operations in flight at once across a cache and a chunk store."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.now = 0
+        self.peak = 0
+
+    def around(self, work):  # type: ignore[no-untyped-def]
+        def wrapped(*args, **kwargs):  # type: ignore[no-untyped-def]
+            with self.lock:
+                self.now += 1
+                self.peak = max(self.peak, self.now)
+            try:
+                time.sleep(0.02)  # long enough for another thread to arrive if it could
+                return work(*args, **kwargs)
+            finally:
+                with self.lock:
+                    self.now -= 1
+        return wrapped
+
+
+def test_chunks_reach_the_disk_one_at_a_time(emulator: Emulator, tmp_path: Path) -> None:
+    """Downloads overlap, disk work does not: otherwise a long job's cached chunks all sit in memory."""
+    watch = _Watched()
+
+    class Cache(AudioCache):
+        get = watch.around(AudioCache.get)
+        put = watch.around(AudioCache.put)
+
+    class Store(ChunkStore):
+        save = watch.around(ChunkStore.save)
+
+    emulator.latency = 0.3
+    cache = Cache(tmp_path / "cache")
+    settings = GenerationSettings()
+    backend = make_client(emulator, max_concurrency=6)
+    first = generate_chunks(six_chunks(), backend, cache, Store(tmp_path / "a"), settings)
+    again = generate_chunks(six_chunks(), make_client(emulator), cache, Store(tmp_path / "b"), settings)
+    assert (first.requests, again.cache_hits) == (6, 6)
+    assert emulator.stats["peak_active"] == 6
+    assert watch.peak == 1
+    saved = ChunkStore(tmp_path / "b").load(six_chunks()[5])
+    assert isinstance(saved, Audio) and saved.frames > 0
 
 
 def test_a_failed_chunk_is_the_only_one_asked_for_again(emulator: Emulator, tmp_path: Path) -> None:
