@@ -480,10 +480,12 @@ def _mix_and_render(
     stems: str | Path | None,
     music_track: bool,
 ) -> MixReport:
-    """Mix while encoding; an audio-only output is the encoded file, a video gets muxed.
+    """Mix while encoding, straight into the output.
 
     The encoders run as ffmpeg processes fed block by block, so encoding overlaps the
-    mixing instead of following it.
+    mixing instead of following it. An audio-only output is the encoded file; for a video
+    the same ffmpeg copies the picture in as the audio arrives. Only ``--music-track``,
+    with two audio streams to encode, writes them to files first and muxes afterwards.
     """
     original = info.path if info.audio is not None else None
     stream = info.audio.index if info.audio is not None else None
@@ -491,12 +493,14 @@ def _mix_and_render(
     if stems_dir is not None:
         stems_dir.mkdir(parents=True, exist_ok=True)
     with render.atomic_output(spec.path) as tmp_out:
+        encoders: list[render.AudioEncoder | render.MuxingEncoder]
         if spec.audio_only:
             encoders = [render.AudioEncoder(spec, tmp_out, metadata_from=info.path)]
+        elif not music_track:
+            encoders = [render.MuxingEncoder(info, spec, tmp_out)]
         else:
-            encoders = [render.AudioEncoder(spec, work / f"mix{spec.temp_suffix}")]
-            if music_track:
-                encoders.append(render.AudioEncoder(spec, work / f"music{spec.temp_suffix}"))
+            encoders = [render.AudioEncoder(spec, work / f"{name}{spec.temp_suffix}")
+                        for name in ("mix", "music")]
         try:
             mixed = mix_audio(
                 original, music, job.preset.mix, duration=info.duration, audio_stream=stream,
@@ -509,7 +513,7 @@ def _mix_and_render(
             for encoder in encoders:
                 encoder.abort()
             raise
-        if not spec.audio_only:
+        if music_track and not spec.audio_only:
             titles = ("", "Music (ducked)")
             render.mux(info, spec, [(e.path, t) for e, t in zip(encoders, titles, strict=False)], tmp_out)
     return mixed

@@ -1,9 +1,10 @@
 """Write the scored file: new audio, the picture copied bit for bit.
 
-Rendering is two cheap steps: the mixed audio is encoded once, in the codec the output
-container wants, into a temporary audio file; then ffmpeg muxes that with the input's
-video stream by stream copy (``-c copy``), so the picture is never re-encoded and its
-packets stay identical. The output is assembled under a temporary name beside the target
+Rendering is one ffmpeg run fed the mix block by block: it encodes the audio once, in
+the codec the output container wants, and takes the input's video stream by stream copy
+(``-c copy``), so the picture is never re-encoded and its packets stay identical. With
+``--music-track`` there are two audio streams to encode, so each goes to a temporary
+audio file first and a second run muxes them. The output is assembled under a temporary name beside the target
 and renamed into place only when ffmpeg succeeded, so a failure leaves nothing behind.
 """
 
@@ -27,6 +28,7 @@ from .models import MIX_RATE, MediaInfo
 __all__ = [
     "VIDEO_CONTAINERS",
     "AudioEncoder",
+    "MuxingEncoder",
     "OutputSpec",
     "atomic_output",
     "check_output_path",
@@ -193,6 +195,23 @@ def audio_encode_args(spec: OutputSpec, path: Path, *, metadata_from: Path | Non
     return args
 
 
+class MuxingEncoder:
+    """A sink for mixed blocks that encodes them and writes the finished video ``path`` as they arrive."""
+
+    def __init__(self, info: MediaInfo, spec: OutputSpec, path: Path) -> None:
+        self.path = path
+        self._writer = ff.Writer(encode_mux_args(info, spec, path), what=f"write {spec.path.name}")
+
+    def write(self, block: object) -> None:
+        self._writer.write(block)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        self._writer.close()
+
+    def abort(self) -> None:
+        self._writer.abort()
+
+
 class AudioEncoder:
     """A sink for mixed blocks that encodes them to ``path`` as they arrive."""
 
@@ -219,16 +238,41 @@ def mux_args(
     tracks: list[tuple[Path, str]],
     tmp_out: Path,
 ) -> list[str]:
-    """The stream-copy mux: the input's picture, our audio tracks, the input's metadata."""
+    """The stream-copy mux: the input's picture, our encoded audio tracks, the input's metadata."""
+    return _mux_args(info, spec, [(ffmpeg_python.input(str(path))["a:0"], title) for path, title in tracks],
+                     tmp_out, {})
+
+
+def encode_mux_args(info: MediaInfo, spec: OutputSpec, tmp_out: Path) -> list[str]:
+    """One ffmpeg that encodes the mix arriving on stdin and muxes it with the input's picture.
+
+    The same output as ``AudioEncoder`` followed by ``mux``, without writing, reading and
+    copying the audio a second time or waiting for a second ffmpeg.
+    """
+    pcm = ffmpeg_python.input("pipe:0", f="f32le", ar=MIX_RATE, ac=2)
+    args = spec.audio_args
+    encode: dict[str, object] = {"c:a": spec.audio_codec}
+    encode.update({flag.lstrip("-"): value for flag, value in zip(args[0::2], args[1::2], strict=True)})
+    return _mux_args(info, spec, [(pcm["a:0"], "")], tmp_out, encode)
+
+
+def _mux_args(
+    info: MediaInfo,
+    spec: OutputSpec,
+    tracks: list[tuple[ffmpeg_python.nodes.FilterableStream, str]],
+    tmp_out: Path,
+    encode: dict[str, object],
+) -> list[str]:
+    """The input (first, so ``0:`` below is the input) gives picture, subtitles and metadata."""
     assert info.video is not None
     src = ffmpeg_python.input(str(info.path))
-    streams = [src[str(info.video.index)]]
-    streams += [ffmpeg_python.input(str(path))["a:0"] for path, _ in tracks]
+    streams = [src[str(info.video.index)], *(stream for stream, _ in tracks)]
     same_container = _ext(info.path) == spec.kind
     if same_container:
         streams.append(src["s?"])  # subtitles survive when the container stays the same
     opts: dict[str, object] = {
         "c": "copy",
+        **encode,
         "map_metadata": 0,
         "map_chapters": 0,
         "f": spec.muxer,
