@@ -197,8 +197,10 @@ def sliding_min(x: np.ndarray, w: int) -> np.ndarray:
     tail) and one from the left (over the head).
     """
     n = len(x)
-    if w <= 1 or n < w:
-        return x[: max(n - w + 1, 0)].copy() if w <= 1 else np.zeros(0)
+    if w <= 1:
+        return x.copy()
+    if n < w:
+        return np.zeros(0)
     blocks = np.full(-(-n // w) * w, np.inf)
     blocks[:n] = x
     blocks = blocks.reshape(-1, w)

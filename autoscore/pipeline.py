@@ -493,13 +493,12 @@ def _mix_and_render(
     if stems_dir is not None:
         stems_dir.mkdir(parents=True, exist_ok=True)
     with render.atomic_output(spec.path) as tmp_out:
-        encoders: list[render.AudioEncoder | render.MuxingEncoder]
         if spec.audio_only:
-            encoders = [render.AudioEncoder(spec, tmp_out, metadata_from=info.path)]
+            encoders = [render.Encoder.audio(spec, tmp_out, metadata_from=info.path)]
         elif not music_track:
-            encoders = [render.MuxingEncoder(info, spec, tmp_out)]
+            encoders = [render.Encoder.video(info, spec, tmp_out)]
         else:
-            encoders = [render.AudioEncoder(spec, work / f"{name}{spec.temp_suffix}")
+            encoders = [render.Encoder.audio(spec, work / f"{name}{spec.temp_suffix}")
                         for name in ("mix", "music")]
         try:
             mixed = mix_audio(

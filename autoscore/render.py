@@ -27,8 +27,7 @@ from .models import MIX_RATE, MediaInfo
 
 __all__ = [
     "VIDEO_CONTAINERS",
-    "AudioEncoder",
-    "MuxingEncoder",
+    "Encoder",
     "OutputSpec",
     "atomic_output",
     "check_output_path",
@@ -195,32 +194,23 @@ def audio_encode_args(spec: OutputSpec, path: Path, *, metadata_from: Path | Non
     return args
 
 
-class MuxingEncoder:
-    """A sink for mixed blocks that encodes them and writes the finished video ``path`` as they arrive."""
+class Encoder:
+    """A sink for mixed blocks: an ffmpeg fed as they arrive, writing ``path``."""
 
-    def __init__(self, info: MediaInfo, spec: OutputSpec, path: Path) -> None:
+    def __init__(self, args: list[str], path: Path, *, what: str) -> None:
         self.path = path
-        self._writer = ff.Writer(encode_mux_args(info, spec, path), what=f"write {spec.path.name}")
+        self._writer = ff.Writer(args, what=what)
 
-    def write(self, block: object) -> None:
-        self._writer.write(block)  # type: ignore[arg-type]
+    @classmethod
+    def audio(cls, spec: OutputSpec, path: Path, *, metadata_from: Path | None = None) -> Encoder:
+        """Encode to the audio file ``path`` (the output itself, or a track for ``mux``)."""
+        return cls(audio_encode_args(spec, path, metadata_from=metadata_from), path,
+                   what=f"encode audio for {spec.path.name}")
 
-    def close(self) -> None:
-        self._writer.close()
-
-    def abort(self) -> None:
-        self._writer.abort()
-
-
-class AudioEncoder:
-    """A sink for mixed blocks that encodes them to ``path`` as they arrive."""
-
-    def __init__(self, spec: OutputSpec, path: Path, *, metadata_from: Path | None = None) -> None:
-        self.path = path
-        self._writer = ff.Writer(
-            audio_encode_args(spec, path, metadata_from=metadata_from),
-            what=f"encode audio for {spec.path.name}",
-        )
+    @classmethod
+    def video(cls, info: MediaInfo, spec: OutputSpec, path: Path) -> Encoder:
+        """Encode and write the finished video ``path``, the input's picture copied in."""
+        return cls(encode_mux_args(info, spec, path), path, what=f"write {spec.path.name}")
 
     def write(self, block: object) -> None:
         self._writer.write(block)  # type: ignore[arg-type]
@@ -246,7 +236,7 @@ def mux_args(
 def encode_mux_args(info: MediaInfo, spec: OutputSpec, tmp_out: Path) -> list[str]:
     """One ffmpeg that encodes the mix arriving on stdin and muxes it with the input's picture.
 
-    The same output as ``AudioEncoder`` followed by ``mux``, without writing, reading and
+    The same output as ``Encoder.audio`` followed by ``mux``, without writing, reading and
     copying the audio a second time or waiting for a second ffmpeg.
     """
     pcm = ffmpeg_python.input("pipe:0", f="f32le", ar=MIX_RATE, ac=2)
