@@ -4,8 +4,9 @@ Rendering is one ffmpeg run fed the mix block by block: it encodes the audio onc
 the codec the output container wants, and takes the input's video stream by stream copy
 (``-c copy``), so the picture is never re-encoded and its packets stay identical. With
 ``--music-track`` there are two audio streams to encode, so each goes to a temporary
-audio file first and a second run muxes them. The output is assembled under a temporary name beside the target
-and renamed into place only when ffmpeg succeeded, so a failure leaves nothing behind.
+audio file first and a second run muxes them. The output is assembled under a temporary
+name beside the target and renamed into place only when ffmpeg succeeded, so a failure
+leaves nothing behind.
 """
 
 from __future__ import annotations
