@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .backends.base import FORMATS
-from .errors import AutoscoreError, OptionError, OutputPathError
+from .errors import AutoscoreError, OptionError, OutputPathError, redact
 from .pipeline import find_notes_beside, score
 from .render import VIDEO_CONTAINERS
 from .reporting import Reporter
@@ -274,8 +274,8 @@ def _score_one(path: Path, output: Path, *, format: str | None, force: bool, not
                            list(reporter.warnings))
     except Exception as exc:  # a bug in one file's run must not lose the others
         log.debug("internal error on %s", path, exc_info=True)
-        return FileOutcome(path, None, FAILED, f"internal error: {exc!r}; rerun this file with --debug.",
-                           time.perf_counter() - t0, 1, list(reporter.warnings))
+        message = f"internal error: {redact(repr(exc))}; rerun this file with --debug."
+        return FileOutcome(path, None, FAILED, message, time.perf_counter() - t0, 1, list(reporter.warnings))
     details = {
         "backend": result.backend,
         "notes": result.notes_source,

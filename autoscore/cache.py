@@ -12,6 +12,12 @@ hit costs no ffmpeg run. A file is written under a temporary name in the same fo
 and renamed into place, so readers see either nothing or a whole entry; an entry that
 is damaged anyway (disk trouble, a user's editor) fails its checksum, is deleted and
 counts as a miss.
+
+Two jobs that need the same entry at the same time (a batch of near-identical clips,
+two terminals) must not both pay for it. Whoever misses first *claims* the key with a
+claim file beside the entry, created exclusively; the others wait for the entry. A
+claim records its process and machine, so one left by a process that died is taken
+over rather than waited on.
 """
 
 from __future__ import annotations
@@ -22,8 +28,10 @@ import hashlib
 import json
 import logging
 import os
+import platform
 import re
 import tempfile
+import time
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -36,7 +44,7 @@ from .errors import CacheError
 from .files import unwritable_reason
 from .models import Audio
 
-__all__ = ["CACHE_ENV", "AudioCache", "CachingBackend", "audio_digest", "default_cache_root"]
+__all__ = ["CACHE_ENV", "AudioCache", "CachingBackend", "Claim", "audio_digest", "default_cache_root"]
 
 log = logging.getLogger(__name__)
 
@@ -142,26 +150,103 @@ class AudioCache:
             "sha256": hashlib.sha256(data).hexdigest(),
         }
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{key[:8]}-", suffix=".tmp", dir=path.parent)
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(_MAGIC)
-                    f.write(json.dumps(header, sort_keys=True).encode() + b"\n")
-                    f.write(data)
-                os.replace(tmp, path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
+            self._write(path, _MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n", data)
         except OSError as exc:
             raise CacheError(
                 f"Could not store generated audio in the cache at {self.root} ({exc.strerror or exc}): "
                 "free some disk space or choose another folder with --cache-dir."
             ) from exc
 
+    @staticmethod
+    def _write(path: Path, head: bytes, data: bytes) -> None:
+        """Write an entry whole or not at all: a temporary name in the same folder, then a rename."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem[:8]}-", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(head)
+                f.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
     def __contains__(self, key: str) -> bool:
         return self.enabled and self.path_for(key).is_file()
+
+    def claim(self, key: str) -> Claim | None:
+        """The right to make entry ``key``, or None while another live job holds it.
+
+        With the cache off there is nothing to share, and every caller gets a claim.
+        """
+        if not self.enabled:
+            return Claim(None)
+        path = self.path_for(key).with_suffix(".claim")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return Claim(None)  # put() will say what is wrong with the folder
+        for _ in range(3):
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                if not _is_stale(path):
+                    return None
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                continue
+            except OSError:
+                return Claim(None)
+            with os.fdopen(fd, "w") as f:
+                json.dump({"pid": os.getpid(), "host": platform.node(), "time": time.time()}, f)
+            return Claim(path)
+        return None
+
+
+CLAIM_MAX_AGE = 6 * 3600.0
+"""A claim from another machine older than this is abandoned: no chunk takes six hours."""
+
+
+class Claim:
+    """A held claim on a cache key; ``release`` lets waiting jobs look again."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+
+    def release(self) -> None:
+        if self.path is not None:
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+            self.path = None
+
+
+def _is_stale(path: Path) -> bool:
+    """True when the claim's holder is gone: a dead process here, or too old from elsewhere."""
+    try:
+        info = json.loads(path.read_text())
+        pid, host, made = int(info["pid"]), str(info["host"]), float(info["time"])
+    except FileNotFoundError:
+        return True
+    except (OSError, ValueError, KeyError, TypeError):
+        # Being written this instant, or garbage: give a writer a few seconds.
+        try:
+            return time.time() - path.stat().st_mtime > 10.0
+        except OSError:
+            return True
+    if host == platform.node():
+        return not _alive(pid)
+    return time.time() - made > CLAIM_MAX_AGE
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _parse_entry(blob: bytes) -> Audio | None:

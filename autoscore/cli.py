@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 import threading
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ import click
 from . import __version__
 from .backends import BACKENDS
 from .backends.base import FORMATS
-from .errors import AutoscoreError, OptionError, register_secret
+from .errors import AutoscoreError, OptionError, redact, register_secret
 from .reporting import Reporter
 
 log = logging.getLogger("autoscore")
@@ -45,6 +46,9 @@ class ConsoleReporter(Reporter):
         self._progress: Any = None
         self._task: Any = None
         self._states: dict[int, str] = {}
+        self._total = 0
+        self._waiting = ""
+        self._said_waiting = -1e9
 
     def _echo(self, text: str) -> None:
         if not self.quiet:
@@ -58,8 +62,30 @@ class ConsoleReporter(Reporter):
 
     def chunk(self, index: int, total: int, state: str) -> None:
         self._states[index] = state
+        self._total = total
+        self._draw(state, index)
+
+    def throttled(self, throttle: Any) -> None:
+        """Say when the account's limit holds requests back; plain lines at most every 10 s."""
+        if throttle.wait > 0:
+            why = f"waiting {throttle.wait:.0f} s on the WaveSpeed account's rate limit"
+        else:
+            why = f"waiting for one of {throttle.running} running tasks (the account's limit)"
+        self._waiting = f"{why}, {throttle.queued} queued"
+        if self.quiet:
+            return
+        if self.tty:
+            self._draw("waiting", None)
+        elif time.monotonic() - self._said_waiting > 10.0:
+            self._said_waiting = time.monotonic()
+            self._echo(self._waiting[0].upper() + self._waiting[1:])
+
+    def _draw(self, state: str, index: int | None) -> None:
+        total = self._total
         done = sum(1 for s in self._states.values() if s in ("done", "cached"))
         busy = sum(1 for s in self._states.values() if s == "generating")
+        if state == "generating" or state in ("done", "cached"):
+            self._waiting = ""
         if self.quiet:
             return
         if self.tty:
@@ -84,12 +110,11 @@ class ConsoleReporter(Reporter):
                 self._progress.start()
                 self._task = self._progress.add_task("", total=total)
             queued = total - done - busy
-            self._progress.update(
-                self._task, completed=done, description=f"{busy} generating, {queued} queued"
-            )
+            text = self._waiting or f"{busy} generating, {queued} queued"
+            self._progress.update(self._task, completed=done, description=text)
             if done == total:
                 self._stop_bar()
-        elif state in ("done", "cached", "failed") or self.verbose:
+        elif index is not None and (state in ("done", "cached", "failed") or self.verbose):
             self._echo(f"chunk {index + 1}/{total}: {state}")
 
     def warn(self, message: str) -> None:
@@ -315,6 +340,13 @@ def _resolved_preset(ctx: click.Context, name: str | None) -> Any:
     return override(preset, changes) if changes else preset
 
 
+_timeout_option = click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds the music of one job may take in all (default: 5 min plus 3 min per request).",
+)
+
+
 def _score_options(f: Any) -> Any:
     """Options of a scoring run that writes a file: shared by ``score`` and ``bed``."""
     decorators = [
@@ -343,6 +375,7 @@ def _score_options(f: Any) -> Any:
             help="If the remote backend fails, compose offline.",
         ),
         click.option("--concurrency", type=click.IntRange(1, 32), help="Requests in flight at once."),
+        _timeout_option,
         click.option(
             "--cache-dir",
             type=click.Path(file_okay=False, path_type=Path),
@@ -378,6 +411,7 @@ def _generation_kwargs(opts: dict[str, Any]) -> dict[str, Any]:
         "max_cost": opts["max_cost"],
         "fallback": opts["fallback"],
         "music_track": opts["music_track"],
+        "timeout": opts["timeout"],
     }
 
 
@@ -536,6 +570,7 @@ def plan(ctx: click.Context, input: Path, as_json: bool, **opts: Any) -> None:
     "--fallback", type=click.Choice(["procedural"]), help="If the remote backend fails, compose offline."
 )
 @click.option("--concurrency", type=click.IntRange(1, 32), help="Requests in flight at once, per file.")
+@_timeout_option
 @click.option(
     "--cache-dir", type=click.Path(file_okay=False, path_type=Path), help="Where generated music is kept."
 )
@@ -647,6 +682,7 @@ def _print_batch(result: Any) -> None:
 @click.option("--api-key", help="WaveSpeed key (default: $WAVESPEED_API_KEY).")
 @click.option("--api-base", envvar="WAVESPEED_BASE_URL", metavar="URL")
 @click.option("--explain", is_flag=True, help="Show what the procedural composer understood, then stop.")
+@_timeout_option
 @click.pass_context
 def generate(
     ctx: click.Context,
@@ -662,6 +698,7 @@ def generate(
     api_key: str | None,
     api_base: str | None,
     explain: bool,
+    timeout: float | None,
 ) -> None:
     """Generate PROMPT as a music file, no video involved."""
     if explain:
@@ -689,6 +726,7 @@ def generate(
         backend=backend,
         api_key=_api_key(api_key),
         api_base=api_base,
+        timeout=timeout,
     )
     click.echo(f"Backend: {result.backend}")
     click.echo(f"Wrote {output} ({duration:g} s, {result.requests} request(s), cost {_money(result.cost)})")
@@ -717,6 +755,12 @@ def presets_show(name: str) -> None:
     click.echo(preset_to_toml(load_preset(name)), nl=False)
 
 
+def _emulator_tiers() -> list[str]:
+    from .emulator.contract import TIERS
+
+    return sorted(TIERS)
+
+
 @cli.command()
 @_verbosity
 @click.option("--port", type=click.IntRange(0, 65535), default=8777, show_default=True)
@@ -736,12 +780,27 @@ def presets_show(name: str) -> None:
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--api-key", help="Accept only this key (default: any non-empty key).")
-def emulator(port: int, latency: float, fail_rate: float, seed: int, api_key: str | None) -> None:
+@click.option("--tier", type=click.Choice(_emulator_tiers()),
+              help="Emulate an account level's limits (bronze: 2 running, 2 a minute).")
+@click.option("--max-running", type=click.IntRange(min=1),
+              help="Most tasks running at once; more are refused 429 (overrides --tier).")
+@click.option("--per-minute", type=click.IntRange(min=1),
+              help="Most tasks started per --window; more are refused 429 (overrides --tier).")
+@click.option("--window", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,
+              help="Seconds of the --per-minute window.")
+@click.option("--sync-timeout", type=click.FloatRange(min=0, min_open=True),
+              help="Seconds a sync-mode request may wait before the gateway answers 504 (default: no limit).")
+@click.option("--ttl", type=click.FloatRange(min=0, min_open=True), default=3600.0, show_default=True,
+              help="Seconds finished tasks and uploads are kept before they are forgotten.")
+def emulator(port: int, latency: float, fail_rate: float, seed: int, api_key: str | None, tier: str | None,
+             max_running: int | None, per_minute: int | None, window: float, sync_timeout: float | None,
+             ttl: float) -> None:
     """Serve a local emulator of the WaveSpeed API on 127.0.0.1."""
     from .emulator import serve
 
     register_secret(api_key)
-    serve(port=port, latency=latency, fail_rate=fail_rate, seed=seed, api_key=api_key)
+    serve(port=port, latency=latency, fail_rate=fail_rate, seed=seed, api_key=api_key, tier=tier,
+          max_running=max_running, per_minute=per_minute, window=window, sync_timeout=sync_timeout, ttl=ttl)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -769,7 +828,8 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # a bug: still one line unless --debug
         if _state["debug"]:
             traceback.print_exc()
-        click.echo(f"Error: internal error: {exc!r}; run again with --debug and report it.", err=True)
+        click.echo(f"Error: internal error: {redact(repr(exc))}; run again with --debug and report it.",
+                   err=True)
         sys.exit(1)
     sys.exit(0)
 

@@ -28,6 +28,7 @@ outside world (HTTP bodies, ffmpeg stderr) is folded into a message.
 from __future__ import annotations
 
 import re
+import threading
 
 __all__ = [
     "AuthError",
@@ -96,7 +97,26 @@ class FFmpegError(AutoscoreError):
 
 
 class BackendError(AutoscoreError):
-    pass
+    """A generator failed. What it cost is on the exception, so callers need not parse text.
+
+    ``task_id`` is the provider's task, when one was created; ``status`` the HTTP status or
+    the task's terminal status that ended it; ``charged`` is True when the provider kept
+    the money, False when nothing was charged (never created, or refunded), and None when
+    nobody can know yet (a submission whose answer was lost, a task still running).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        task_id: str = "",
+        status: int | str | None = None,
+        charged: bool | None = False,
+    ) -> None:
+        super().__init__(message)
+        self.task_id = task_id
+        self.status = status
+        self.charged = charged
 
 
 class AuthError(BackendError):
@@ -124,17 +144,21 @@ class CacheError(AutoscoreError):
 
 
 _SECRETS: set[str] = set()
+_SECRETS_LOCK = threading.Lock()
 _BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"']+")
 
 
 def register_secret(secret: str | None) -> None:
     """Remember a value that must never appear in any message we produce."""
     if secret and len(secret) >= 4:
-        _SECRETS.add(secret)
+        with _SECRETS_LOCK:
+            _SECRETS.add(secret)
 
 
 def redact(text: str) -> str:
     """Strip registered secrets and bearer tokens from text bound for a user or a log."""
-    for secret in _SECRETS:
+    with _SECRETS_LOCK:
+        secrets = sorted(_SECRETS, key=len, reverse=True)
+    for secret in secrets:
         text = text.replace(secret, "***")
     return _BEARER.sub(r"\1***", text)

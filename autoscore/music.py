@@ -53,6 +53,7 @@ def generate_music(
     api_base: str | None = None,
     cache_dir: Path | None = None,
     use_cache: bool = True,
+    timeout: float | None = None,
 ) -> MusicResult:
     """Write ``duration`` seconds of music for ``prompt`` to ``output`` in format ``fmt``."""
     from .backends.base import GenerationRequest
@@ -74,15 +75,15 @@ def generate_music(
         work = Path(tmp)
         store = ChunkStore(work / "chunks")
         stats = generate_chunks(
-            chunks, chosen, AudioCache(cache_dir, enabled=use_cache), store, preset.generation
+            chunks, chosen, AudioCache(cache_dir, enabled=use_cache), store, preset.generation,
+            timeout=timeout,
         )
         with PcmWriter(work / "music.f32", MIX_RATE) as writer:
             assemble(chunks, store.load, duration, writer, rate=MIX_RATE, fade_in=0.02, fade_out=1.5)
         tags = {"title": prompt[:200], "artist": "autoscore", "comment": f"{name} backend, seed {seed}"}
         with atomic_output(output) as tmp_out:
             export(writer.file, tmp_out, fmt, tags)
-    cost = stats.cost(chosen.price_per_request, chosen.outpaint_price)
-    return MusicResult(output, name, stats.requests, cost)
+    return MusicResult(output, name, stats.requests, stats.cost)
 
 
 def export(music: PcmFile, path: Path, fmt: str, tags: dict[str, str]) -> None:

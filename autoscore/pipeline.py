@@ -256,8 +256,12 @@ def _generate(
     cache: AudioCache,
     store: ChunkStore,
     reporter: Reporter,
+    timeout: float | None,
 ) -> GenerationStats:
     total = len(chunks)
+    # A reporter written before ``throttled`` existed still works: it just is not told.
+    backend.on_throttle = getattr(reporter, "throttled", None)
+    backend.on_warning = reporter.warn
     return generate_chunks(
         chunks,
         backend,
@@ -266,6 +270,8 @@ def _generate(
         job.preset.generation,
         join=job.plan.join,
         event=lambda i, s: reporter.chunk(i, total, s),
+        warn=reporter.warn,
+        timeout=timeout,
     )
 
 
@@ -294,6 +300,7 @@ def compose_music(
     fallback: str | None = None,
     reporter: Reporter | None = None,
     timings: dict[str, float] | None = None,
+    timeout: float | None = None,
 ) -> Composed:
     """Generate every chunk of ``job.plan`` and join them into ``work/music.f32``, ``job.duration`` long.
 
@@ -307,24 +314,27 @@ def compose_music(
     warnings: list[str] = []
     backend_used, fallback_used = job.backend_name, False
     rep.stage("generate")
+    chosen: Backend | None = None
     with _timer(timings, "generate"):
         try:
             chosen = make_backend(job.backend_name, api_key=api_key, api_base=api_base,
                                   concurrency=concurrency)
-            stats = _generate(job, job.plan.chunks, chosen, cache, store, rep)
+            stats = _generate(job, job.plan.chunks, chosen, cache, store, rep, timeout)
+            cost = stats.cost
         except BackendError as exc:
             if fallback != "procedural" or job.backend_name == "procedural":
                 raise
+            # What the remote part completed was paid for and is cached; only the rest is composed.
+            cost = chosen.spent if chosen is not None else 0.0
+            paid = f" (${cost:.4f} was spent on the chunks it finished, which are cached)" if cost else ""
             message = (
                 f"The {job.backend_name} backend failed ({exc}); the music was made by the "
-                "procedural composer instead."
+                f"procedural composer instead{paid}."
             )
             rep.warn(message)
             warnings.append(message)
             backend_used, fallback_used = "procedural", True
-            chosen = make_backend("procedural")
-            stats = _generate(job, job.plan.chunks, chosen, cache, store, rep)
-    cost = stats.cost(job.plan.price_per_request, job.plan.outpaint_price) if not fallback_used else 0.0
+            stats = _generate(job, job.plan.chunks, make_backend("procedural"), cache, store, rep, timeout)
 
     rep.stage("assemble")
     with _timer(timings, "assemble"), PcmWriter(work / "music.f32", MIX_RATE) as writer:
@@ -340,9 +350,14 @@ def compose_music(
 
 
 def check_options(
-    format: str | None = None, fallback: str | None = None, concurrency: int | None = None
+    format: str | None = None,
+    fallback: str | None = None,
+    concurrency: int | None = None,
+    timeout: float | None = None,
 ) -> None:
     """The option checks every entry point shares, before anything is probed or generated."""
+    if timeout is not None and not timeout > 0:
+        raise OptionError(f"--timeout {timeout:g} is out of range: give the seconds a job may take, above 0.")
     if format is not None and format not in FORMATS and format not in render.VIDEO_CONTAINERS:
         allowed = ", ".join([*render.VIDEO_CONTAINERS, *FORMATS])
         raise OptionError(f"Unknown format {format!r}: use one of {allowed}.")
@@ -383,6 +398,7 @@ def score(
     music_track: bool = False,
     report: str | Path | None = None,
     reporter: Reporter | None = None,
+    timeout: float | None = None,
 ) -> ScoreResult:
     """Score ``input`` and write the result; see the README for every option.
 
@@ -391,7 +407,7 @@ def score(
     """
     rep: Reporter = reporter or _Quiet()
     timings: dict[str, float] = {}
-    check_options(format, fallback, concurrency)
+    check_options(format, fallback, concurrency, timeout)
 
     rep.stage("probe")
     with _timer(timings, "probe"):
@@ -431,7 +447,7 @@ def score(
         work = Path(tmp)
         composed = compose_music(
             job, work, api_key=api_key, api_base=api_base, concurrency=concurrency, cache=cache,
-            fallback=fallback, reporter=rep, timings=timings,
+            fallback=fallback, reporter=rep, timings=timings, timeout=timeout,
         )
         result.backend, result.fallback_used = composed.backend, composed.fallback_used
         result.requests, result.cache_hits = composed.requests, composed.cache_hits

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from .backends.retry import Throttle
     from .plan import Plan
 
 __all__ = ["Reporter"]
@@ -18,7 +19,11 @@ class Reporter:
         """A stage starts: probe, plan, generate, assemble, mix."""
 
     def chunk(self, index: int, total: int, state: str) -> None:
-        """A chunk changed state: queued, generating, cached, done, failed."""
+        """A chunk changed state: queued, waiting (on another job making the same chunk),
+        generating, cached, done, failed."""
+
+    def throttled(self, throttle: Throttle) -> None:
+        """Requests are held by the provider's account limits (429s, or all its slots busy)."""
 
     def warn(self, message: str) -> None:
         """Something the user should know; the job goes on."""

@@ -2,7 +2,8 @@
 
 conftest.py shares the fixtures with every test module; the helpers (``make_client``,
 ``run``, ``TEST_KEY``) are imported where used. One server per module keeps ffmpeg and
-thread start-up out of every test; ``emulator`` resets its faults and counts before each test.
+thread start-up out of every test; ``emulator`` resets its faults, counts and account settings
+(tier limits, timeouts, upload switches) before and after each test.
 """
 
 from __future__ import annotations
@@ -78,10 +79,12 @@ def emulator_server() -> Iterator[Emulator]:
 @pytest.fixture
 def emulator(emulator_server: Emulator) -> Iterator[Emulator]:
     emulator_server.reset()
+    emulator_server.reset_settings()
     emulator_server.latency = 0.1
     emulator_server.fail_rate = 0.0
     yield emulator_server
     emulator_server.reset()
+    emulator_server.reset_settings()
 
 
 @pytest.fixture

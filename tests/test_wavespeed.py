@@ -126,7 +126,8 @@ def test_chunks_run_concurrently_but_never_beyond_the_limit(emulator: Emulator) 
     results = run(many(), backend)
     assert [a.frames for a in results] == [44100] * 5
     assert emulator.stats["submits"] == 5
-    assert emulator.stats["peak_active"] == 2
+    # The account counts running tasks: a slot frees when a task completes, before its download.
+    assert emulator.stats["peak_running"] == 2
 
 
 def test_invalid_request_is_refused_before_any_request_is_sent(emulator: Emulator) -> None:
@@ -288,12 +289,22 @@ def test_rate_limit_that_outlives_the_retries(emulator: Emulator) -> None:
     assert emulator.stats["submits"] == 1
 
 
-def test_download_slower_than_its_timeout_gives_up_after_the_attempts(emulator: Emulator) -> None:
+def test_download_that_keeps_coming_is_not_cut_by_a_total_cap(emulator: Emulator) -> None:
+    """The body takes 1 s in all but never pauses 0.2 s: per-read timeouts let it finish."""
     emulator.faults.update(slow_download=1.0)
-    timeouts = Timeouts(connect=2.0, submit=5.0, poll=5.0, download=0.2, upload=5.0, job=30.0)
+    timeouts = Timeouts(connect=2.0, submit=5.0, poll=5.0, download=0.3, upload=5.0, job=30.0)
     backend = make_client(emulator, timeouts=timeouts, retry=RetryPolicy(attempts=2, base=0.01, cap=0.02))
-    with pytest.raises(TransportError, match="after 2 tries"):
+    assert generate(backend, request(1)).duration == pytest.approx(1.0)
+    assert (emulator.stats["submits"], emulator.stats["downloads"]) == (1, 1)
+
+
+def test_download_that_stalls_past_a_read_timeout_gives_up_after_the_attempts(emulator: Emulator) -> None:
+    emulator.faults.update(slow_download=1.0)
+    timeouts = Timeouts(connect=2.0, submit=5.0, poll=5.0, download=0.03, upload=5.0, job=30.0)
+    backend = make_client(emulator, timeouts=timeouts, retry=RetryPolicy(attempts=2, base=0.01, cap=0.02))
+    with pytest.raises(TransportError, match=r"after 2 tries.*was charged") as err:
         generate(backend, request(1))
+    assert err.value.charged is True and err.value.task_id
     assert (emulator.stats["submits"], emulator.stats["downloads"]) == (1, 2)
 
 
@@ -330,15 +341,11 @@ def test_other_terminal_statuses_are_failures(status: str) -> None:
         return httpx.Response(200, json={"code": 200, "message": "success", "data": data})
 
     backend = WaveSpeedBackend(api_key=TEST_KEY, base_url="http://wavespeed.test", clock=RecordingClock(),
-                               poll_interval=0.01)
-
-    async def go() -> Audio:
-        backend._bind_loop()
-        backend._client = httpx.AsyncClient(transport=httpx.MockTransport(answer))
-        return await backend.generate(request(1))
-
-    with pytest.raises(RemoteTaskError, match=f"ended {status}.*by the operator"):
-        run(go(), backend)
+                               poll_interval=0.01, transport=httpx.MockTransport(answer))
+    with pytest.raises(RemoteTaskError, match=f"ended {status}.*by the operator.*not charged") as err:
+        run(backend.generate(request(1)), backend)
+    assert (err.value.task_id, err.value.status, err.value.charged) == ("t1", status, False)
+    assert (backend.refunded, backend.music_requests, backend.cost) == (1, 0, 0.0)
 
 
 # -- the key never leaks -----------------------------------------------------------------

@@ -48,4 +48,7 @@ def make_backend(
         return ProceduralBackend(max_concurrency=concurrency or 2)
     from .wavespeed import WaveSpeedBackend
 
-    return WaveSpeedBackend(api_key=api_key, base_url=api_base, max_concurrency=concurrency)
+    # Every job in this process that uses the same account shares one in-flight limit, so
+    # a batch learns the account's limit once instead of once per file.
+    return WaveSpeedBackend(api_key=api_key, base_url=api_base, max_concurrency=concurrency,
+                            share_account=True)

@@ -8,12 +8,19 @@ speak to its generator. Requests are validated here, before any money is spent.
 from __future__ import annotations
 
 import asyncio
+import logging
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import OptionError
 from ..models import Audio
+
+if TYPE_CHECKING:
+    from .retry import Throttle
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "FORMATS",
@@ -97,6 +104,25 @@ class Backend(ABC):
     price_per_request: ClassVar[float] = 0.0
     outpaint_price: ClassVar[float] = 0.0
     max_concurrency: int = 4
+    on_throttle: Callable[[Throttle], None] | None = None
+    """Told when requests wait on the provider's account limits, for a progress display."""
+    on_warning: Callable[[str], None] | None = None
+    """Told what the user should know while the job goes on; logged when unset."""
+
+    def warn(self, message: str) -> None:
+        if self.on_warning is not None:
+            self.on_warning(message)
+        else:
+            log.warning("%s", message)
+
+    def start_job(self, requests: int, timeout: float | None = None) -> None:  # noqa: B027 - optional hook
+        """A job of ``requests`` requests starts; all of it must end within ``timeout`` seconds
+        (None: the backend's own default, which grows with the number of requests)."""
+
+    @property
+    def spent(self) -> float:
+        """Dollars this instance has been charged: completed paid tasks only."""
+        return 0.0
 
     @abstractmethod
     async def generate(self, request: GenerationRequest) -> Audio:

@@ -19,17 +19,23 @@ What the request fields mean here:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ...errors import OptionError
 from ...models import Audio
-from ..base import ContinuationRequest, GenerationRequest
 from .arrange import arrange
 from .instruments import SAMPLE_RATE
 from .mixdown import render
 from .spec import NOTE_NAMES, Spec, parse_prompt
 
-__all__ = ["SAMPLE_RATE", "compose", "continue_piece", "explain", "render_spec"]
+if TYPE_CHECKING:
+    from ..base import ContinuationRequest, GenerationRequest
+
+__all__ = [
+    "SAMPLE_RATE", "compose", "compose_text", "continue_piece", "explain", "extend_text", "render_spec",
+]
 
 SEAM = 0.06  # seconds of mirrored-source crossfade at a continuation's join
 
@@ -41,32 +47,45 @@ def render_spec(spec: Spec, duration: float, seed: int, steps: int = 8) -> np.nd
 
 
 def compose(request: GenerationRequest) -> Audio:
-    spec = parse_prompt(request.prompt, request.negative_prompt, float(request.guidance))
-    samples = render_spec(spec, float(request.duration), request.seed, request.steps)
+    return compose_text(request.prompt, request.duration, request.negative_prompt, request.guidance,
+                        request.steps, request.seed)
+
+
+def compose_text(prompt: str, duration: float, negative_prompt: str = "", guidance: float = 1.0,
+                 steps: int = 8, seed: int = 0) -> Audio:
+    """``compose`` for callers that must not depend on the backends' request types (the emulator)."""
+    spec = parse_prompt(prompt, negative_prompt, float(guidance))
+    samples = render_spec(spec, float(duration), seed, steps)
     return Audio(samples, SAMPLE_RATE)
 
 
 def continue_piece(request: ContinuationRequest) -> Audio:
+    return extend_text(request.source, request.prompt, request.extend_after, request.negative_prompt,
+                       request.guidance, request.steps, request.seed)
+
+
+def extend_text(source: Audio, prompt: str, extend_after: float, negative_prompt: str = "",
+                guidance: float = 1.0, steps: int = 8, seed: int = 0) -> Audio:
     """The source, then ``extend_after`` seconds in the same tempo, key and sound on its beat grid."""
-    source = _as_stereo_44k(request.source)
-    spec = parse_prompt(request.prompt, request.negative_prompt, float(request.guidance))
+    src = _as_stereo_44k(source)
+    spec = parse_prompt(prompt, negative_prompt, float(guidance))
     spec = _without_intro(spec)
-    src_len = len(source) / SAMPLE_RATE
+    src_len = len(src) / SAMPLE_RATE
     beat = 60.0 / spec.tempo
-    phase = estimate_beat_phase(source, spec.tempo)
+    phase = estimate_beat_phase(src, spec.tempo)
     # The new piece's bar 0 lands on a source downbeat about a bar before the join, so its
     # pre-roll overlaps the source and the extension starts mid-bar, already in full swing.
     bar = 4 * beat
     k = np.floor((src_len - phase) / bar)
     bar0 = phase + k * bar
     lead_in = src_len - bar0
-    total = lead_in + request.extend_after
-    piece = render_spec(spec, total, request.seed + 1, request.steps)
+    total = lead_in + extend_after
+    piece = render_spec(spec, total, seed + 1, steps)
     skip = round(lead_in * SAMPLE_RATE)
-    ext = piece[skip:skip + round(request.extend_after * SAMPLE_RATE)].copy()
-    ext = _match_level(ext, source)
-    _seam(source, ext)
-    return Audio(np.concatenate([source, ext]), SAMPLE_RATE)
+    ext = piece[skip:skip + round(extend_after * SAMPLE_RATE)].copy()
+    ext = _match_level(ext, src)
+    _seam(src, ext)
+    return Audio(np.concatenate([src, ext]), SAMPLE_RATE)
 
 
 def _without_intro(spec: Spec) -> Spec:

@@ -1,0 +1,275 @@
+"""When to send, wait and resend: the retry engine, kept apart from the WaveSpeed protocol.
+
+Three pieces, each with its own reason to exist:
+
+* ``RetryPolicy`` spaces out retries of requests that are safe to repeat (polls,
+  downloads, uploads): capped exponential backoff with jitter, and a server's
+  ``Retry-After`` wins over the schedule, up to a cap.
+* ``AccountGate`` keeps a job (or every job in this process that uses one account) under
+  the account's limits without knowing them. Provider accounts allow only so many tasks
+  running at once and per minute; past that they answer 429. The gate queues
+  submissions, keeps an in-flight limit that halves on a 429 and grows back by one
+  after a limit's worth of successes (up to ``--concurrency``), and holds every
+  submission while the provider has asked us to wait.
+* ``PollPacer`` puts a ceiling on polls per second for a whole job, however many tasks
+  are in flight, as the provider's docs ask.
+
+The clock is injectable (``Clock``), so tests run the real schedule in milliseconds while
+recording what it asked for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+
+__all__ = [
+    "AccountGate",
+    "Clock",
+    "PollPacer",
+    "RetryPolicy",
+    "Throttle",
+    "Ticket",
+    "account_gate",
+    "parse_retry_after",
+]
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date); None when unusable."""
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None or when.tzinfo is None:
+            return None
+        seconds = when.timestamp() - now
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):  # NaN or infinite: garbage
+        return None
+    return max(0.0, seconds)
+
+
+class Clock:
+    """Time as the client sees it; tests pass one that records sleeps instead of waiting."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def time(self) -> float:
+        return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How repeatable requests are retried. ``attempts`` counts tries, so 6 means 5 retries."""
+
+    attempts: int = 6
+    base: float = 1.0
+    cap: float = 20.0
+    retry_after_cap: float = 120.0
+    """A server asking for more than this is probably wrong; waiting an hour helps nobody.
+    Two minutes still covers an account's per-minute window."""
+    jitter: float = 0.25
+    """Fraction of each delay that is random, so parallel chunks do not retry in lockstep."""
+
+    def backoff(self, retry: int, rng: random.Random) -> float:
+        """Delay before retry number ``retry`` (1-based). Jitter only shortens, so ``cap`` holds."""
+        raw = min(self.cap, self.base * 2 ** (min(retry, 60) - 1))
+        return raw * (1.0 - self.jitter * rng.random())
+
+    def hinted(self, retry_after: str | None, now: float) -> tuple[float | None, bool]:
+        """The server's wait, capped, and whether the cap cut it (the user is told)."""
+        hinted = parse_retry_after(retry_after, now)
+        if hinted is None:
+            return None, False
+        return min(hinted, self.retry_after_cap), hinted > self.retry_after_cap
+
+    def delay(self, retry: int, retry_after: str | None, now: float, rng: random.Random) -> float:
+        hinted, _ = self.hinted(retry_after, now)
+        return hinted if hinted is not None else self.backoff(retry, rng)
+
+
+@dataclass(frozen=True)
+class Throttle:
+    """What a progress display shows while submissions wait on the account's limit."""
+
+    wait: float
+    """Seconds until the next try (0 when waiting for a running task to finish)."""
+    queued: int
+    """Requests waiting to be submitted."""
+    limit: int
+    """Tasks the gate now lets run at once."""
+    running: int
+    """Tasks of ours the provider is running now."""
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """One submission's place in flight; ``epoch`` tells which limit it was sent under."""
+
+    epoch: int
+
+
+class AccountGate:
+    """An adaptive in-flight limit with a queue, shared by every job that uses one account.
+
+    Thread-safe, because ``batch`` runs its jobs in threads, each with its own event
+    loop. A held ticket stands for a task the provider may be running: it is returned
+    when the task reaches a terminal status, not when its audio has been downloaded,
+    since the account counts running tasks.
+    """
+
+    def __init__(self, ceiling: int) -> None:
+        if ceiling < 1:
+            raise ValueError("ceiling must be at least 1")
+        self.ceiling = ceiling
+        self.limit = ceiling
+        self.in_flight = 0
+        self.queued = 0
+        self._lock = threading.Lock()
+        self._epoch = 0
+        self._successes = 0
+        self._block: tuple[int, float] | None = None
+        """(block number, seconds to wait) set by a 429; whoever sleeps it out lifts it."""
+        self._blocks = 0
+        self._wakers: set[Callable[[], None]] = set()
+
+    def state(self, wait: float = 0.0) -> Throttle:
+        with self._lock:
+            return Throttle(wait, self.queued, self.limit, self.in_flight)
+
+    async def acquire(
+        self, clock: Clock, *, deadline: float | None, on_wait: Callable[[Throttle], None] | None = None
+    ) -> Ticket:
+        """Wait for room under the limit and for any wait the provider asked for; raise
+        ``TimeoutError`` when ``deadline`` (monotonic seconds) passes first."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            self.queued += 1
+        try:
+            while True:
+                event = asyncio.Event()
+
+                def wake(event: asyncio.Event = event) -> None:
+                    loop.call_soon_threadsafe(event.set)
+
+                with self._lock:
+                    block = self._block
+                    if block is None and self.in_flight < self.limit:
+                        self.in_flight += 1
+                        return Ticket(self._epoch)
+                    if block is None:
+                        self._wakers.add(wake)
+                    throttle = Throttle(block[1] if block else 0.0, self.queued, self.limit, self.in_flight)
+                if on_wait is not None:
+                    on_wait(throttle)
+                remaining = None if deadline is None else deadline - clock.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise TimeoutError
+                if block is not None:
+                    if remaining is not None and block[1] > remaining:
+                        raise TimeoutError
+                    await clock.sleep(block[1])
+                    self._lift(block[0])
+                    continue
+                try:
+                    async with asyncio.timeout(remaining):
+                        await event.wait()
+                finally:
+                    with self._lock:
+                        self._wakers.discard(wake)
+        finally:
+            with self._lock:
+                self.queued -= 1
+
+    def _lift(self, number: int) -> None:
+        with self._lock:
+            if self._block is not None and self._block[0] == number:
+                self._block = None
+            self._wake_all()
+
+    def _wake_all(self) -> None:
+        for wake in list(self._wakers):
+            wake()
+
+    def release(self, ticket: Ticket, *, succeeded: bool) -> None:
+        """The task is over (or was never created); a success may raise the limit by one."""
+        with self._lock:
+            self.in_flight = max(0, self.in_flight - 1)
+            if succeeded and ticket.epoch == self._epoch and self.limit < self.ceiling:
+                self._successes += 1
+                if self._successes >= self.limit:
+                    self.limit += 1
+                    self._successes = 0
+            self._wake_all()
+
+    def refused(self, ticket: Ticket, wait: float) -> None:
+        """A 429 for ``ticket``'s submission: nothing was created. Lower the limit (once per
+        round of submissions sent under the same limit) and hold everyone for ``wait``."""
+        with self._lock:
+            self.in_flight = max(0, self.in_flight - 1)
+            if ticket.epoch == self._epoch:
+                # What is running now is what the account took; more than that was refused.
+                self.limit = max(1, min(self.limit // 2, self.in_flight))
+                self._epoch += 1
+                self._successes = 0
+            if self._block is None or wait > self._block[1]:
+                self._blocks += 1
+                self._block = (self._blocks, wait)
+            self._wake_all()
+
+
+_GATES: dict[tuple[str, str], AccountGate] = {}
+_GATES_LOCK = threading.Lock()
+
+
+def account_gate(base_url: str, key: str, ceiling: int) -> AccountGate:
+    """The gate for one account on one service, shared within this process.
+
+    Keyed by a hash of the key, so the key itself is not kept here. A later job may ask
+    for another ``--concurrency``; the newest ceiling applies.
+    """
+    account = hashlib.sha256(key.encode("utf-8")).hexdigest()
+    with _GATES_LOCK:
+        gate = _GATES.get((base_url, account))
+        if gate is None:
+            gate = _GATES[(base_url, account)] = AccountGate(ceiling)
+        elif gate.ceiling != ceiling:
+            with gate._lock:
+                gate.ceiling = ceiling
+                gate.limit = min(max(gate.limit, 1), ceiling)
+        return gate
+
+
+class PollPacer:
+    """At most ``per_second`` polls a second across a whole job, whatever is in flight."""
+
+    def __init__(self, per_second: float) -> None:
+        self.spacing = 1.0 / per_second if per_second > 0 else 0.0
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    async def turn(self, clock: Clock) -> None:
+        with self._lock:
+            now = clock.monotonic()
+            slot = max(now, self._next)
+            self._next = slot + self.spacing
+        if slot > now:
+            await clock.sleep(slot - now)
