@@ -191,10 +191,8 @@ class AudioCache:
             try:
                 fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
-                if not _is_stale(path):
+                if not _take_over_if_stale(path):
                     return None
-                with contextlib.suppress(OSError):
-                    path.unlink()
                 continue
             except OSError:
                 return Claim(None)
@@ -204,8 +202,10 @@ class AudioCache:
         return None
 
 
-CLAIM_MAX_AGE = 6 * 3600.0
-"""A claim from another machine older than this is abandoned: no chunk takes six hours."""
+CLAIM_STALE_AFTER = 120.0
+"""Seconds without a heartbeat after which a claim is abandoned, wherever its holder ran.
+Holders touch their claim every ``CLAIM_HEARTBEAT`` seconds while they work."""
+CLAIM_HEARTBEAT = 30.0
 
 
 class Claim:
@@ -214,6 +214,12 @@ class Claim:
     def __init__(self, path: Path | None) -> None:
         self.path = path
 
+    def touch(self) -> None:
+        """The heartbeat: this claim's holder is still at work."""
+        if self.path is not None:
+            with contextlib.suppress(OSError):
+                os.utime(self.path)
+
     def release(self) -> None:
         if self.path is not None:
             with contextlib.suppress(OSError):
@@ -221,22 +227,52 @@ class Claim:
             self.path = None
 
 
-def _is_stale(path: Path) -> bool:
-    """True when the claim's holder is gone: a dead process here, or too old from elsewhere."""
+def _take_over_if_stale(path: Path) -> bool:
+    """Remove ``path`` if its holder is gone; True when the caller may try to claim again.
+
+    Two jobs may both find a claim stale. Each renames it to a name of its own first (only
+    one rename can succeed) and checks that what it moved is what it judged; a fresh claim
+    moved by mistake is put back.
+    """
     try:
-        info = json.loads(path.read_text())
-        pid, host, made = int(info["pid"]), str(info["host"]), float(info["time"])
+        judged = path.read_bytes()
     except FileNotFoundError:
         return True
-    except (OSError, ValueError, KeyError, TypeError):
-        # Being written this instant, or garbage: give a writer a few seconds.
-        try:
-            return time.time() - path.stat().st_mtime > 10.0
-        except OSError:
-            return True
-    if host == platform.node():
-        return not _alive(pid)
-    return time.time() - made > CLAIM_MAX_AGE
+    except OSError:
+        return False
+    if not _is_stale(path, judged):
+        return False
+    aside = path.with_name(f"{path.name}.{os.getpid()}-{time.monotonic_ns()}.stale")
+    try:
+        os.rename(path, aside)
+    except FileNotFoundError:
+        return True  # someone else removed it: try again
+    except OSError:
+        return False
+    try:
+        if aside.read_bytes() != judged:
+            with contextlib.suppress(OSError):
+                os.link(aside, path)  # put the live claim back (fails if another took its place)
+    finally:
+        with contextlib.suppress(OSError):
+            aside.unlink()
+    return True
+
+
+def _is_stale(path: Path, text: bytes) -> bool:
+    """True when the claim's holder is gone: a dead process here, or no heartbeat for a while."""
+    try:
+        age = time.time() - path.stat().st_mtime
+    except OSError:
+        return True
+    if age > CLAIM_STALE_AFTER:
+        return True
+    try:
+        info = json.loads(text)
+        pid, host = int(info["pid"]), str(info["host"])
+    except (ValueError, KeyError, TypeError):
+        return False  # being written this instant, or garbage that will age out
+    return host == platform.node() and not _alive(pid)
 
 
 def _alive(pid: int) -> bool:

@@ -569,7 +569,10 @@ def plan(ctx: click.Context, input: Path, as_json: bool, **opts: Any) -> None:
 @click.option(
     "--fallback", type=click.Choice(["procedural"]), help="If the remote backend fails, compose offline."
 )
-@click.option("--concurrency", type=click.IntRange(1, 32), help="Requests in flight at once, per file.")
+@click.option(
+    "--concurrency", type=click.IntRange(1, 32),
+    help="Requests in flight at once, shared by all files on one account (default 8, fewer after 429s).",
+)
 @_timeout_option
 @click.option(
     "--cache-dir", type=click.Path(file_okay=False, path_type=Path), help="Where generated music is kept."

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from .backends.base import Backend, ContinuationRequest, GenerationRequest
-from .cache import AudioCache
-from .errors import CacheError
+from .cache import CLAIM_HEARTBEAT, AudioCache, Claim
+from .errors import BackendError, CacheError
 from .models import Audio, Chunk
 from .presets import GenerationSettings
 
@@ -94,6 +94,8 @@ class _Context:
     warn: Callable[[str], None]
     disk: asyncio.Semaphore
     """One chunk's disk work at a time (see ``_cached``)."""
+    timeout: float | None = None
+    """The job's time limit, also for waiting on another job's identical chunk."""
 
 
 async def _cached(
@@ -137,13 +139,22 @@ async def _cached(
     if found is not None:
         return found
     claim = await asyncio.to_thread(cache.claim, key)
+    waited = 0.0
     while claim is None:  # someone else is making this very chunk: wait for it
+        if ctx.timeout is not None and waited > ctx.timeout:
+            raise BackendError(
+                f"Waited {waited:.0f} s for another autoscore job that is making the same music (cache "
+                f"claim beside {cache.path_for(key).name}); nothing was charged for it here. Run again "
+                "when that job is done, or raise --timeout.", charged=False,
+            )
         ctx.event(index, "waiting")
         await asyncio.sleep(CLAIM_POLL)
+        waited += CLAIM_POLL
         found = await hit()
         if found is not None:
             return found
         claim = await asyncio.to_thread(cache.claim, key)
+    heartbeat = asyncio.ensure_future(_beat(claim))
     try:
         found = await hit()  # finished between our look and our claim
         if found is not None:
@@ -169,9 +180,17 @@ async def _cached(
         async with ctx.disk:
             await asyncio.to_thread(save)
     finally:
+        heartbeat.cancel()
         claim.release()
     ctx.event(index, "done")
     return made
+
+
+async def _beat(claim: Claim) -> None:
+    """Touch the claim while its chunk is being made, so waiters know its holder lives."""
+    while True:
+        await asyncio.sleep(CLAIM_HEARTBEAT)
+        claim.touch()
 
 
 async def _one(chunk: Chunk, ctx: _Context, gate: asyncio.Semaphore) -> None:
@@ -252,7 +271,7 @@ def generate_chunks(
     """
     stats = GenerationStats()
     ctx = _Context(backend, cache, store, settings, stats, event or (lambda _i, _s: None),
-                   warn or (lambda message: log.warning("%s", message)), asyncio.Semaphore(1))
+                   warn or (lambda message: log.warning("%s", message)), asyncio.Semaphore(1), timeout)
     job = _outpaint_job if join == "outpaint" else _crossfade_job
     if backend.on_warning is None:
         backend.on_warning = ctx.warn

@@ -324,9 +324,11 @@ def compose_music(
         except BackendError as exc:
             if fallback != "procedural" or job.backend_name == "procedural":
                 raise
-            # What the remote part completed was paid for and is cached; only the rest is composed.
+            # The composer makes the whole piece, so that it sounds like one; what the remote
+            # part finished was paid for and stays cached for a rerun without --fallback.
             cost = chosen.spent if chosen is not None else 0.0
-            paid = f" (${cost:.4f} was spent on the chunks it finished, which are cached)" if cost else ""
+            paid = (f" (${cost:.4f} was spent on the chunks it finished; they are cached for a rerun "
+                    "without --fallback)") if cost else ""
             message = (
                 f"The {job.backend_name} backend failed ({exc}); the music was made by the "
                 f"procedural composer instead{paid}."

@@ -63,10 +63,12 @@ def scale_section(s: Settings, work: Path) -> list[Table]:
 
 
 def generation_section(s: Settings, work: Path) -> list[Table]:
-    from bench_generation import generation_table, run_emulator, run_rtf
+    from bench_generation import generation_table, run_bronze, run_emulator, run_rtf
 
     rtf = run_rtf(s.composer_seconds)
-    return [generation_table(rtf, run_emulator(s.emulator_latency, s.emulator_chunk_seconds))]
+    emulated = run_emulator(s.emulator_latency, s.emulator_chunk_seconds)
+    bronze = run_bronze(s.emulator_latency, s.emulator_chunk_seconds)
+    return [generation_table(rtf, emulated, bronze)]
 
 
 def cost_section(s: Settings, work: Path) -> list[Table]:

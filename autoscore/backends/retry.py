@@ -25,9 +25,10 @@ import hashlib
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 __all__ = [
     "AccountGate",
@@ -147,7 +148,7 @@ class AccountGate:
         self._epoch = 0
         self._successes = 0
         self._block: tuple[int, float] | None = None
-        """(block number, seconds to wait) set by a 429; whoever sleeps it out lifts it."""
+        """(block number, monotonic time it ends) set by a 429; whoever sleeps it out lifts it."""
         self._blocks = 0
         self._wakers: set[Callable[[], None]] = set()
 
@@ -175,23 +176,21 @@ class AccountGate:
                     if block is None and self.in_flight < self.limit:
                         self.in_flight += 1
                         return Ticket(self._epoch)
-                    if block is None:
-                        self._wakers.add(wake)
-                    throttle = Throttle(block[1] if block else 0.0, self.queued, self.limit, self.in_flight)
-                if on_wait is not None:
-                    on_wait(throttle)
-                remaining = None if deadline is None else deadline - clock.monotonic()
-                if remaining is not None and remaining <= 0:
-                    raise TimeoutError
-                if block is not None:
-                    if remaining is not None and block[1] > remaining:
-                        raise TimeoutError
-                    await clock.sleep(block[1])
-                    self._lift(block[0])
-                    continue
+                    self._wakers.add(wake)
+                    now = clock.monotonic()
+                    wait = max(0.0, block[1] - now) if block is not None else 0.0
+                    throttle = Throttle(wait, self.queued, self.limit, self.in_flight)
                 try:
-                    async with asyncio.timeout(remaining):
-                        await event.wait()
+                    if on_wait is not None:
+                        on_wait(throttle)
+                    remaining = None if deadline is None else deadline - now
+                    if remaining is not None and (remaining <= 0 or wait > remaining):
+                        raise TimeoutError
+                    if block is None:
+                        async with asyncio.timeout(remaining):
+                            await event.wait()
+                    elif block is not None and await _first_of(clock.sleep(wait), event.wait()) == 0:
+                        self._lift(block[0])  # we sat out the wait the provider asked for
                 finally:
                     with self._lock:
                         self._wakers.discard(wake)
@@ -210,9 +209,17 @@ class AccountGate:
             wake()
 
     def release(self, ticket: Ticket, *, succeeded: bool) -> None:
-        """The task is over (or was never created); a success may raise the limit by one."""
+        """The task is over (or was never created); a success may raise the limit by one.
+
+        A task of ours that ended frees a place on the account now, which is usually what
+        a 429's Retry-After was estimating (rounded up to whole seconds), so the wait it
+        asked for is lifted; if the account is still full, the next submission learns so
+        from a 429 that costs nothing.
+        """
         with self._lock:
             self.in_flight = max(0, self.in_flight - 1)
+            if succeeded:
+                self._block = None
             if succeeded and ticket.epoch == self._epoch and self.limit < self.ceiling:
                 self._successes += 1
                 if self._successes >= self.limit:
@@ -220,9 +227,10 @@ class AccountGate:
                     self._successes = 0
             self._wake_all()
 
-    def refused(self, ticket: Ticket, wait: float) -> None:
+    def refused(self, ticket: Ticket, wait: float, now: float) -> None:
         """A 429 for ``ticket``'s submission: nothing was created. Lower the limit (once per
-        round of submissions sent under the same limit) and hold everyone for ``wait``."""
+        round of submissions sent under the same limit) and hold everyone for ``wait``
+        seconds from ``now`` (the clock's monotonic time); an overlapping wait keeps the later end."""
         with self._lock:
             self.in_flight = max(0, self.in_flight - 1)
             if ticket.epoch == self._epoch:
@@ -230,10 +238,21 @@ class AccountGate:
                 self.limit = max(1, min(self.limit // 2, self.in_flight))
                 self._epoch += 1
                 self._successes = 0
-            if self._block is None or wait > self._block[1]:
+            if self._block is None or now + wait > self._block[1]:
                 self._blocks += 1
-                self._block = (self._blocks, wait)
+                self._block = (self._blocks, now + wait)
             self._wake_all()
+
+
+async def _first_of(*awaitables: Coroutine[Any, Any, Any]) -> int:
+    """Run the awaitables until one finishes; the index of that one (the rest are cancelled)."""
+    tasks = [asyncio.ensure_future(a) for a in awaitables]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in tasks:
+            t.cancel()
+    return min(i for i, t in enumerate(tasks) if t in done)
 
 
 _GATES: dict[tuple[str, str], AccountGate] = {}

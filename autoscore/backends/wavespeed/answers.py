@@ -51,6 +51,8 @@ class TaskRef:
     what: str
     deadline: float | None
     task_id: str = ""
+    completed: bool = False
+    """The provider said the task completed: it is charged, whatever happens next."""
 
 
 def host_of(url: str) -> str:
@@ -114,6 +116,13 @@ def raise_for_answer(
     said = message_of(resp)
     where = f"while trying to {ref.what} ({step.value})"
     task = {"task_id": ref.task_id, "status": code}
+    if step is Step.DOWNLOAD and code not in (429,) and code < 500:
+        # The file host, not the API: the key plays no part, and the task is paid for.
+        raise BackendError(
+            f"The audio of WaveSpeed task {ref.task_id} could not be fetched from its download URL "
+            f"(HTTP {code}: {said}). The task completed and was charged; run again soon, and report "
+            "this if it persists.", **task, charged=True,
+        )
     # Nothing is charged before a task exists. A task being downloaded completed and was
     # charged; one we stop polling may still complete, so nobody knows yet.
     charged: bool | None = True if step is Step.DOWNLOAD else (None if ref.task_id else False)

@@ -85,6 +85,9 @@ RESULT_PATH = "/api/v3/predictions/{id}/result"
 OUTPUT_RATE = 44100
 """The model's native rate; downloads are decoded at it so nothing is resampled twice."""
 
+MIN_TASK_SECONDS = 30.0
+"""A task is not started with less of the job's time left than this (or a quarter of it)."""
+
 DEFAULT_CONCURRENCY = 8
 """Requests in flight at once unless --concurrency says otherwise; a smaller account
 limit is learnt from its 429s."""
@@ -181,7 +184,9 @@ class WaveSpeedBackend(Backend):
         self._transport = transport
         self._given_client = http_client
         self.poll_interval = poll_interval
-        """Seconds from submission to the first poll; later intervals grow from it."""
+        """Seconds from submission to the first poll. The next comes half that later, and
+        each interval after grows by a fifth up to ``poll_interval_max``: a task that takes
+        two seconds is seen done about 0.1 s late, one that takes a minute costs some 25 polls."""
         self.poll_interval_max = max(poll_interval, poll_interval_max)
         self.pacer = PollPacer(polls_per_second)
         self.sync_mode = sync_mode
@@ -322,14 +327,21 @@ class WaveSpeedBackend(Backend):
         await self.clock.sleep(delay)
 
     async def request(
-        self, method: str, url: str, ref: TaskRef, step: Step, *, read_timeout: float, **kwargs: Any
+        self, method: str, url: str, ref: TaskRef, step: Step, *, read_timeout: float,
+        exact_headers: bool = False, **kwargs: Any
     ) -> httpx.Response:
-        """A request that is safe to repeat (poll, upload), sent until an answer not worth retrying."""
+        """A request that is safe to repeat (poll, upload), sent until an answer not worth retrying.
+
+        A poll of a task that exists keeps trying until the job's deadline rather than for a
+        number of tries: giving up would abandon a task that is still charged.
+        """
         retry = 0
+        tries = None if step is Step.POLL and ref.deadline is not None else self.retry.attempts
         while True:
             answer: httpx.Response | None = None
             try:
-                answer = await self._exchange(method, url, ref, read_timeout, **kwargs)
+                answer = await self._exchange(method, url, ref, read_timeout, exact_headers=exact_headers,
+                                              **kwargs)
             except _NotSent as exc:
                 problem = str(exc)
             except (httpx.TransportError, TimeoutError) as exc:
@@ -339,7 +351,7 @@ class WaveSpeedBackend(Backend):
                     return answer
                 problem = f"HTTP {answer.status_code}: {message_of(answer)}"
             retry += 1
-            if retry >= self.retry.attempts:
+            if tries is not None and retry >= tries:
                 if answer is not None:
                     raise_for_answer(answer, ref, step, exhausted=True)
                 raise TransportError(
@@ -385,8 +397,11 @@ class WaveSpeedBackend(Backend):
         while True:
             slot = await self._admit(ref)
             try:
-                resp = await self._exchange("POST", self.base_url + path, ref, self._submit_timeout(ref),
-                                            json=body, headers=self.api_headers())
+                self._check_time_to_start(ref)
+                # A paid request gets its whole timeout even near the deadline: cutting it
+                # short would turn an answer on its way into a task of unknown fate.
+                resp = await self._exchange("POST", self.base_url + path, ref, self._submit_timeout(),
+                                            bounded=False, json=body, headers=self.api_headers())
             except _NotSent as exc:
                 slot.release(succeeded=False)
                 connect_failures += 1
@@ -404,10 +419,13 @@ class WaveSpeedBackend(Backend):
             except BaseException:
                 slot.release(succeeded=False)
                 raise
-            if resp.status_code == 429:
+            if resp.status_code == 429 or _envelope_code(resp) == 429:
                 refusals += 1
-                self.gate.refused(slot.ticket, self._refusal_wait(resp, refusals))
+                wait, capped = self._refusal_wait(resp, refusals)
                 slot.open = False
+                self.gate.refused(slot.ticket, wait, self.clock.monotonic())
+                if capped:
+                    self._say_capped(resp)
                 continue
             try:
                 try:
@@ -425,28 +443,49 @@ class WaveSpeedBackend(Backend):
             finally:
                 slot.release(succeeded=False)
 
-    def _submit_timeout(self, ref: TaskRef) -> float:
+    def _submit_timeout(self) -> float:
         if not self.sync_mode:
             return self.timeouts.submit
-        return self.read_timeout(self.timeouts.submit + (self.timeouts.job or 0.0), ref)
+        return self.timeouts.submit + (self._job_timeout or self.timeouts.job or 0.0)
 
-    def _refusal_wait(self, resp: httpx.Response, refusals: int) -> float:
+    def _check_time_to_start(self, ref: TaskRef) -> None:
+        """No new task when the job could not wait for it: it would be abandoned and still charged."""
+        if ref.deadline is None:
+            return
+        limit = self._job_timeout if self._job_timeout is not None else self.timeouts.job or 0.0
+        needed = min(MIN_TASK_SECONDS, 0.25 * limit)
+        if ref.deadline - self.clock.monotonic() < needed:
+            raise TransportError(
+                f"Too little of the job's time is left to {ref.what} (under {needed:g} s of "
+                f"{self._limit_text()}); nothing was sent or charged for it. Allow more with --timeout, "
+                "or run again (finished chunks are cached).", charged=False,
+            )
+
+    def _refusal_wait(self, resp: httpx.Response, refusals: int) -> tuple[float, bool]:
+        """How long a 429 holds submissions: its Retry-After (capped), else backoff; never
+        less than the backoff's base, so ``Retry-After: 0`` cannot make a busy loop."""
         wait, capped = self.retry.hinted(resp.headers.get("Retry-After"), self.clock.time())
-        if capped and not self._warned_cap:
+        if wait is None:
+            wait = self.retry.backoff(refusals, self._rng)
+        return max(wait, self.retry.base), capped
+
+    def _say_capped(self, resp: httpx.Response) -> None:
+        if not self._warned_cap:
             self._warned_cap = True
             asked = " ".join(resp.headers.get("Retry-After", "").split())[:40]
             self.warn(f"WaveSpeed asked autoscore to wait {asked} s before sending more; autoscore waits "
                       f"{self.retry.retry_after_cap:g} s at most between tries.")
-        return wait if wait is not None else self.retry.backoff(refusals, self._rng)
 
     async def _wait(self, data: dict[str, Any], ref: TaskRef, slot: _Slot) -> dict[str, Any]:
         """Poll at growing intervals until the task ends; its slot under the limit ends with it."""
         url = self.base_url + RESULT_PATH.format(id=ref.task_id)
         interval = self.poll_interval
+        first = True
         while True:
             status = str(data.get("status", ""))
             if status == "completed":
                 slot.release(succeeded=True)
+                ref.completed = True
                 return data
             if status in FAILED:
                 slot.release(succeeded=False)
@@ -464,7 +503,8 @@ class WaveSpeedBackend(Backend):
                 self.unsettled += 1
                 self._timed_out(ref)
             await self.clock.sleep(interval)
-            interval = min(self.poll_interval_max, interval * 1.25)
+            interval = min(self.poll_interval_max, interval * (0.5 if first else 1.2))
+            first = False
             await self.pacer.turn(self.clock)
             try:
                 resp = await self.request("GET", url, ref, Step.POLL, read_timeout=self.timeouts.poll,
@@ -530,17 +570,31 @@ class WaveSpeedBackend(Backend):
 
     # -- one HTTP exchange -----------------------------------------------------------
 
-    async def _exchange(self, method: str, url: str, ref: TaskRef, read_timeout: float,
-                        **kwargs: Any) -> httpx.Response:
+    async def _exchange(self, method: str, url: str, ref: TaskRef, read_timeout: float, *,
+                        bounded: bool = True, exact_headers: bool = False, **kwargs: Any) -> httpx.Response:
         """Send once. A connection that never opened is ``_NotSent``; anything later is the
-        caller's to judge (an httpx error or ``TimeoutError``)."""
-        self._check_deadline(ref)
-        bound = self.read_timeout(read_timeout, ref)
+        caller's to judge (an httpx error or ``TimeoutError``).
+
+        ``bounded`` cuts the timeout to the job's deadline. ``exact_headers`` sends only the
+        given headers (and Host and Content-Length), for a signed URL that names its headers.
+        """
+        if bounded:
+            self._check_deadline(ref)
+        bound = self.read_timeout(read_timeout, ref) if bounded else read_timeout
         timeout = httpx.Timeout(bound, connect=self.timeouts.connect, pool=self.timeouts.connect)
+        client = self.http()
         try:
             # httpx's read timeout is per read; a body that trickles in needs a total bound too.
-            async with asyncio.timeout(bound):
-                resp = await self.http().request(method, url, timeout=timeout, **kwargs)
+            async with asyncio.timeout(bound + (0.0 if bounded else self.timeouts.connect)):
+                if exact_headers:
+                    req = client.build_request(method, url, timeout=timeout, **kwargs)
+                    given = {k.lower() for k in kwargs.get("headers") or {}}
+                    for name in ("accept", "accept-encoding", "connection", "user-agent"):
+                        if name not in given and name in req.headers:
+                            del req.headers[name]
+                    resp = await client.send(req)
+                else:
+                    resp = await client.request(method, url, timeout=timeout, **kwargs)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise _NotSent(f"could not connect to {host_of(url)} ({describe(exc)})") from exc
         log.debug("wavespeed: %s %s -> %d", method, path_of(url), resp.status_code)
@@ -551,11 +605,17 @@ class WaveSpeedBackend(Backend):
             self._timed_out(ref)
 
     def _timed_out(self, ref: TaskRef) -> NoReturn:
-        task = f" (task {ref.task_id} may still finish and be charged)" if ref.task_id else ""
+        if ref.completed:
+            task = f" (task {ref.task_id} completed and was charged; its audio could not be fetched in time)"
+            charged: bool | None = True
+        elif ref.task_id:
+            task, charged = f" (task {ref.task_id} may still finish and be charged)", None
+        else:
+            task, charged = "", False
         raise TransportError(
             f"Gave up trying to {ref.what} after {self._limit_text()}{task}; the service may be "
             "overloaded: try again later, or allow more time with --timeout.",
-            task_id=ref.task_id, charged=None if ref.task_id else False,
+            task_id=ref.task_id, charged=charged,
         )
 
     def _unknown_outcome(self, ref: TaskRef, exc: BaseException) -> NoReturn:
@@ -565,6 +625,17 @@ class WaveSpeedBackend(Backend):
             "automatically; check your WaveSpeed dashboard, then run again (finished chunks are cached).",
             charged=None,
         ) from exc
+
+
+def _envelope_code(resp: httpx.Response) -> object:
+    """The ``code`` inside a 200 answer's JSON (some gateways say 429 there), or None."""
+    if resp.status_code != 200:
+        return None
+    try:
+        body = resp.json()
+    except ValueError:
+        return None
+    return body.get("code") if isinstance(body, dict) else None
 
 
 def check_base_url(url: str) -> str:

@@ -40,7 +40,8 @@ class Sender(Protocol):
     base_url: str
 
     async def request(
-        self, method: str, url: str, ref: TaskRef, step: Step, *, read_timeout: float, **kwargs: Any
+        self, method: str, url: str, ref: TaskRef, step: Step, *, read_timeout: float,
+        exact_headers: bool = False, **kwargs: Any
     ) -> httpx.Response: ...
 
     def http(self) -> httpx.AsyncClient: ...
@@ -77,8 +78,10 @@ async def upload_source(sender: Sender, data: bytes, ref: TaskRef, *, filename: 
             return await _upload_multipart(sender, data, ref, filename, content_type)
         body = envelope_data(resp, ref, Step.UPLOAD)
         url, method, headers, download_url = _instruction(body)
+        # Exactly the signed headers: no key, and none of the client's own defaults.
         put = await sender.request(
             method, url, ref, Step.UPLOAD, read_timeout=sender.upload_timeout, content=data, headers=headers,
+            exact_headers=True,
         )
         if 200 <= put.status_code < 300:
             return download_url
@@ -134,16 +137,23 @@ async def download_to(sender: Sender, url: str, ref: TaskRef, folder: Path, suff
     """Stream ``url`` into a new file in ``folder``; resume with Range after a drop."""
     path = folder / f"{ref.task_id or 'download'}-{uuid.uuid4().hex[:8]}{suffix}"
     progress = _Progress()
-    for attempt in range(1, sender.attempts + 1):
-        if attempt > 1:
-            await sender.pause(attempt - 1, None, ref, f"download ({progress.problem})")
+    failures = 0
+    # A try that moved the download on does not count against the tries, up to a bound.
+    for tries in range(1, 4 * sender.attempts + 1):
+        if tries > 1:
+            await sender.pause(max(failures, 1), None, ref, f"download ({progress.problem})")
         if not progress.resumable:
             progress.have = 0
+        before = progress.have
         try:
             if await _fetch(sender, url, ref, path, progress):
                 return path
         except (httpx.TransportError, TimeoutError) as exc:
             progress.problem = describe(exc)
+        if not (progress.resumable and progress.have > before):
+            failures += 1
+        if failures >= sender.attempts:
+            break
     with contextlib.suppress(OSError):
         path.unlink()
     raise TransportError(
@@ -174,21 +184,23 @@ async def _fetch(sender: Sender, url: str, ref: TaskRef, path: Path, progress: _
             if resp.status_code not in (200, 206):
                 await resp.aread()
                 raise_for_answer(resp, ref, Step.DOWNLOAD)
-            progress.resumable = resp.headers.get("Accept-Ranges", "").lower() == "bytes"
+            encoded = resp.headers.get("Content-Encoding", "identity").lower() not in ("", "identity")
+            progress.resumable = resp.headers.get("Accept-Ranges", "").lower() == "bytes" and not encoded
             total: int | None = None
-            if resp.status_code == 206:
+            if resp.status_code == 206 and not encoded:
                 match = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
                 if match is None or int(match.group(1)) != progress.have:
                     progress.problem, progress.resumable = "the server resumed at the wrong place", False
                     return False
                 progress.resumable = True
-                total = int(match.group(3)) if match.group(3) != "*" else None
+                total = int(match.group(3)) if match.group(3) != "*" else int(match.group(2)) + 1
             else:  # the whole file again, whatever we asked for
                 progress.have = 0
                 length = resp.headers.get("Content-Length", "")
-                total = int(length) if length.isdigit() else None
+                # A compressed body's length is not the file's: then only decoding can judge it.
+                total = int(length) if length.isdigit() and not encoded else None
             with path.open("ab" if progress.have else "wb") as out:
-                async for piece in resp.aiter_bytes():
+                async for piece in (resp.aiter_bytes() if encoded else resp.aiter_raw()):
                     out.write(piece)
                     progress.have += len(piece)
     if total is not None and progress.have != total:
