@@ -181,7 +181,7 @@ def test_gate_holds_every_submission_for_the_servers_wait_and_times_out_at_the_d
 
 
 def test_poll_pacer_keeps_a_ceiling_on_polls_per_second_for_the_whole_job() -> None:
-    pacer = PollPacer(4.0)
+    pacer = PollPacer(4)
     clock = _VirtualClock()
 
     async def go() -> list[float]:
@@ -192,15 +192,14 @@ def test_poll_pacer_keeps_a_ceiling_on_polls_per_second_for_the_whole_job() -> N
             times.append(clock.now)
 
         await asyncio.gather(*(poll() for _ in range(20)))
-        assert len(times) == 20 and times[-1] == pytest.approx(19 * 0.25)
-        times.clear()
-        clock.now += 10.0  # a quiet spell earns no burst beyond the ceiling
-
-        await asyncio.gather(*(poll() for _ in range(20)))
         return times
 
     times = sorted(asyncio.run(go()))
-    assert all(b - a >= 0.25 - 1e-9 for a, b in itertools.pairwise(times))
+    assert len(times) == 20
+    assert times[:4] == [0.0] * 4  # polls of tasks sent together are not held back...
+    for i in range(len(times)):  # ...but no one-second window ever holds more than four
+        assert sum(1 for t in times if times[i] <= t < times[i] + 1.0 - 1e-9) <= 4
+    assert times[-1] == pytest.approx(4.0)
 
 
 def test_polls_start_about_a_second_after_submit_and_then_grow() -> None:
@@ -443,3 +442,16 @@ def test_a_429_inside_a_200_envelope_is_a_refusal_not_a_failure() -> None:
     with pytest.raises(RemoteTaskError, match="t9"):  # the resent submission went through
         run(backend.generate(request()), backend)
     assert clock.sleeps[0] == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("fmt", ["flac", "wav", "mp3"])
+def test_downloads_decode_the_same_whichever_reader_takes_them(tmp_path: Path, fmt: str) -> None:
+    from autoscore.backends.wavespeed.client import _decode_file
+    from autoscore.ffmpeg import decode_audio, encode_audio
+
+    source = _continuation(1.5).source
+    path = tmp_path / f"x.{fmt}"
+    encode_audio(source, path, fmt)
+    ours, ffmpegs = _decode_file(path, fmt), decode_audio(path, 44100, 2)
+    assert ours.rate == 44100 and ours.samples.shape == ffmpegs.samples.shape
+    assert np.abs(ours.samples - ffmpegs.samples).max() < 1e-6

@@ -21,6 +21,7 @@ recording what it asked for.
 from __future__ import annotations
 
 import asyncio
+import collections
 import hashlib
 import random
 import threading
@@ -278,17 +279,26 @@ def account_gate(base_url: str, key: str, ceiling: int) -> AccountGate:
 
 
 class PollPacer:
-    """At most ``per_second`` polls a second across a whole job, whatever is in flight."""
+    """At most ``per_second`` polls in any one-second window across a whole job.
 
-    def __init__(self, per_second: float) -> None:
-        self.spacing = 1.0 / per_second if per_second > 0 else 0.0
-        self._next = 0.0
+    A window rather than an even spacing: tasks submitted together are first polled
+    together without queueing behind each other, while a job with many tasks in flight
+    still cannot poll faster than the ceiling.
+    """
+
+    def __init__(self, per_second: int) -> None:
+        self.per_second = max(1, per_second)
+        self._recent: collections.deque[float] = collections.deque()
         self._lock = threading.Lock()
 
     async def turn(self, clock: Clock) -> None:
-        with self._lock:
-            now = clock.monotonic()
-            slot = max(now, self._next)
-            self._next = slot + self.spacing
-        if slot > now:
-            await clock.sleep(slot - now)
+        while True:
+            with self._lock:
+                now = clock.monotonic()
+                while self._recent and now - self._recent[0] >= 1.0:
+                    self._recent.popleft()
+                if len(self._recent) < self.per_second:
+                    self._recent.append(now)
+                    return
+                wait = 1.0 - (now - self._recent[0])
+            await clock.sleep(max(wait, 0.001))

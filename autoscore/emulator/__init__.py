@@ -4,7 +4,7 @@ No machine here reaches the real service, yet the remote backend must be tested 
 it will be used: over sockets, with statuses that advance over time, account limits, and
 the faults a real service shows (rate limits, 5xx, dropped connections, failed tasks,
 slow or cut downloads, expired upload URLs, gateway timeouts). This server speaks the
-contract in ``/work/shared/wavespeed-api.md`` on 127.0.0.1 only; its music comes from the
+contract in ``docs/wavespeed-api.md`` on 127.0.0.1 only; its music comes from the
 procedural composer. It shares no code with the client, so it cannot share its mistakes.
 
 Faults are switched per instance (``Emulator.faults`` or ``POST /_emulator/faults``) and

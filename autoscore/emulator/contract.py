@@ -1,7 +1,7 @@
 """What the emulated service accepts, written down apart from the client's own tables.
 
 The emulator keeps its own routes, formats, ranges and account tiers (from
-``/work/shared/wavespeed-api.md``) instead of importing the client's: an emulator built
+``docs/wavespeed-api.md``) instead of importing the client's: an emulator built
 from the client's constants would agree with the client even where both are wrong. Music
 comes from the procedural composer through its plain-argument functions, imported on first
 use so that starting a server (or the CLI) does not load numpy and the synthesiser.
