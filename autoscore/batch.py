@@ -21,6 +21,7 @@ from typing import Any
 
 from .backends.base import FORMATS
 from .errors import AutoscoreError, OptionError, OutputPathError, redact
+from .options import ScoreOptions
 from .pipeline import find_notes_beside, score
 from .render import VIDEO_CONTAINERS
 from .reporting import Reporter
@@ -178,37 +179,39 @@ class _Collect(Reporter):
 def run_batch(
     inputs: Sequence[str | Path],
     out_dir: str | Path | None = None,
+    options: ScoreOptions | None = None,
     *,
     jobs: int = 2,
-    format: str | None = None,
     force: bool = False,
-    notes: str | Path | None = None,
     on_start: Callable[[int], None] | None = None,
     on_done: Callable[[FileOutcome], None] | None = None,
     on_warning: Callable[[str, str], None] | None = None,
-    **options: Any,
+    **changes: Any,
 ) -> BatchResult:
     """Score every input into ``out_dir``; never raises for one file's failure.
 
-    ``options`` are ``score()``'s keyword options (preset, backend, api_key, ...), the
-    same for every file; notes are found beside each input unless ``notes`` names one
-    file for all. ``on_start(total)`` and ``on_done(outcome)`` drive a progress display;
-    ``on_done`` runs in worker threads, one call at a time per file.
+    ``options`` and keyword ``changes`` to it are one ``ScoreOptions`` for every file;
+    notes are found beside each input unless ``options.notes`` names one file for all.
+    ``on_start(total)`` and ``on_done(outcome)`` drive a progress display; ``on_done`` runs
+    in worker threads, one call at a time per file.
     Raises ``OptionError`` only for a batch that cannot start at all.
     """
+    opts = ScoreOptions.of(options, **changes)
     t0 = time.perf_counter()
     if not 1 <= jobs <= 16:
         raise OptionError(f"--jobs {jobs} is out of range: use 1 to 16.")
-    for forbidden in ("output", "stems", "report", "reporter", "dry_run"):
-        if forbidden in options:
-            raise OptionError(f"run_batch does not take {forbidden!r}: outputs are named per file.")
+    for per_file in ("stems", "report", "dry_run"):
+        if getattr(opts, per_file) not in (None, False):
+            raise OptionError(f"run_batch does not take {per_file!r}: outputs are named per file.")
+    if opts.notes is not None and not isinstance(opts.notes, str | Path):
+        raise OptionError("run_batch takes notes as one notes file for every input, or none.")
     folder = Path(out_dir) if out_dir is not None else None
     if folder is not None:
         _make_folder(folder)
     files, outcomes = expand_inputs(inputs)
     if not files and not outcomes:
         raise OptionError("No inputs given: name files, folders or glob patterns.")
-    _check_names_apart(files, folder, format)
+    _check_names_apart(files, folder, opts.format)
     if on_start is not None:
         on_start(len(files) + len(outcomes))
     for o in outcomes:
@@ -216,8 +219,8 @@ def run_batch(
             on_done(o)
 
     def one(path: Path) -> FileOutcome:
-        outcome = _score_one(path, output_for(path, folder, format), format=format, force=force,
-                             notes=notes, on_warning=on_warning, options=options)
+        outcome = _score_one(path, output_for(path, folder, opts.format), opts, force=force,
+                             on_warning=on_warning)
         if on_done is not None:
             on_done(outcome)
         return outcome
@@ -260,15 +263,15 @@ def _check_names_apart(files: Sequence[Path], folder: Path | None, format: str |
         seen[out] = path
 
 
-def _score_one(path: Path, output: Path, *, format: str | None, force: bool, notes: str | Path | None,
-               on_warning: Callable[[str, str], None] | None, options: dict[str, Any]) -> FileOutcome:
+def _score_one(path: Path, output: Path, opts: ScoreOptions, *, force: bool,
+               on_warning: Callable[[str, str], None] | None) -> FileOutcome:
     t0 = time.perf_counter()
-    notes_path = Path(notes) if notes is not None else None
+    notes_path = Path(opts.notes) if isinstance(opts.notes, str | Path) else None
     if not force and is_finished(path, output, notes_path):
         return FileOutcome(path, output, SKIPPED, "already scored", time.perf_counter() - t0)
     reporter = _Collect(path.name, on_warning)
     try:
-        result = score(path, output, format=format, notes=notes, reporter=reporter, **options)
+        result = score(path, output, opts, reporter=reporter)
     except AutoscoreError as exc:
         return FileOutcome(path, None, FAILED, str(exc), time.perf_counter() - t0, exc.exit_code,
                            list(reporter.warnings))

@@ -15,22 +15,25 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from . import __version__
-from .backends import BACKENDS
 from .backends.base import FORMATS
 from .errors import AutoscoreError, OptionError, redact, register_secret
+from .options import OPTION_SPECS, ScoreOptions
 from .reporting import Reporter
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 log = logging.getLogger("autoscore")
 
 _state = {"debug": False}
 
-OUTPUT_FORMATS = ("mp4", "mov", "mkv", "webm", *FORMATS)
 
 
 # -- presentation ---------------------------------------------------------------------
@@ -258,6 +261,30 @@ def cli(ctx: click.Context) -> None:
     _apply_verbosity(ctx)
 
 
+def _spec_option(name: str, *decls: str, **extra: Any) -> Callable[[_F], _F]:
+    """A click option whose type, range, choices and help come from ``OPTION_SPECS``."""
+    spec = OPTION_SPECS[name]
+    kind: Any
+    if spec.kind == "choice":
+        kind = click.Choice(spec.choices)
+    elif spec.kind == "int":
+        kind = click.IntRange(None if spec.low is None else int(spec.low),
+                              None if spec.high is None else int(spec.high))
+    else:
+        kind = click.FloatRange(spec.low, spec.high, min_open=spec.low_open)
+    flags = decls or ("--" + name.replace("_", "-"),)
+    return click.option(*flags, type=kind, help=extra.pop("help", spec.help), **extra)
+
+
+def _preset_option(param: str, dotted: str, help: str) -> Callable[[_F], _F]:
+    """A click option laid over a preset setting, with that setting's range from ``PRESET_FIELDS``."""
+    from .presets import PRESET_FIELDS
+
+    spec = PRESET_FIELDS[dotted]
+    kind: Any = click.Choice(spec.choices) if spec.kind == "choice" else click.FloatRange(spec.low, spec.high)
+    return click.option("--" + param.replace("_", "-"), param, type=kind, help=help)
+
+
 # Options shared by score, plan and batch, declared once.
 def _job_options(f: Any) -> Any:
     decorators = [
@@ -270,23 +297,10 @@ def _job_options(f: Any) -> Any:
             type=click.Path(dir_okay=False, path_type=Path),
             help="Scene notes: timestamped text, SRT, WebVTT or JSON.",
         ),
-        click.option(
-            "--backend",
-            "-b",
-            type=click.Choice(BACKENDS),
-            default="auto",
-            show_default=True,
-            help="auto = wavespeed when WAVESPEED_API_KEY is set, else procedural.",
-        ),
+        _spec_option("backend", "--backend", "-b", default="auto", show_default=True),
         click.option("--prompt", help="Replace the preset's style prompt."),
         click.option("--negative", help="Add to the preset's negative prompt."),
-        click.option(
-            "--join",
-            type=click.Choice(["crossfade", "outpaint"]),
-            default="crossfade",
-            show_default=True,
-            help="How chunks past 120 s are joined.",
-        ),
+        _spec_option("join", default="crossfade", show_default=True),
         click.option("--api-key", envvar=None, help="WaveSpeed key (default: $WAVESPEED_API_KEY)."),
         click.option(
             "--api-base",
@@ -300,30 +314,20 @@ def _job_options(f: Any) -> Any:
     return f
 
 
+_OVERRIDES: tuple[tuple[str, str, str], ...] = (
+    ("duck_db", "mix.duck_depth_db", "How far music dips under speech (dB)."),
+    ("duck_on", "mix.duck_on", "Duck under speech or any loud sound."),
+    ("music_level", "mix.music_level_db", "Music level relative to the dialogue (LU)."),
+    ("loudness", "mix.target_lufs", "Target loudness of the mix (LUFS)."),
+    ("crossfade", "mix.crossfade", "Overlap between generated chunks (s)."),
+)
+"""CLI options laid over a preset: (parameter, preset setting, help)."""
+
+
 def _mix_overrides(f: Any) -> Any:
-    decorators = [
-        click.option(
-            "--duck-db", type=float, help="How far music dips under speech (dB, preset's mix.duck_depth_db)."
-        ),
-        click.option(
-            "--duck-on", type=click.Choice(["speech", "loud"]), help="Duck under speech or any loud sound."
-        ),
-        click.option("--music-level", type=float, help="Music level relative to the dialogue (LU)."),
-        click.option("--loudness", type=float, help="Target loudness of the mix (LUFS)."),
-        click.option("--crossfade", type=float, help="Overlap between generated chunks (s)."),
-    ]
-    for d in reversed(decorators):
-        f = d(f)
+    for param, dotted, help in reversed(_OVERRIDES):
+        f = _preset_option(param, dotted, help)(f)
     return f
-
-
-_OVERRIDE_KEYS = {
-    "duck_db": "mix.duck_depth_db",
-    "duck_on": "mix.duck_on",
-    "music_level": "mix.music_level_db",
-    "loudness": "mix.target_lufs",
-    "crossfade": "mix.crossfade",
-}
 
 
 def _resolved_preset(ctx: click.Context, name: str | None) -> Any:
@@ -333,59 +337,50 @@ def _resolved_preset(ctx: click.Context, name: str | None) -> Any:
     preset = load_preset(name)
     changes = {
         key: ctx.params[param]
-        for param, key in _OVERRIDE_KEYS.items()
+        for param, key, _help in _OVERRIDES
         if ctx.params.get(param) is not None
         and ctx.get_parameter_source(param) is not click.core.ParameterSource.DEFAULT
     }
     return override(preset, changes) if changes else preset
 
 
-_timeout_option = click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    help="Seconds the music of one job may take in all (default: 5 min plus 3 min per request).",
-)
-
-
-def _score_options(f: Any) -> Any:
-    """Options of a scoring run that writes a file: shared by ``score`` and ``bed``."""
-    decorators = [
-        click.option(
-            "-o",
-            "--output",
-            type=click.Path(path_type=Path),
-            help="Default: INPUT_STEM.scored.EXT beside it.",
-        ),
-        click.option(
-            "-f",
-            "--format",
-            "fmt",
-            type=click.Choice(OUTPUT_FORMATS),
-            help="Output container or audio format.",
-        ),
+def _run_options(f: Any) -> Any:
+    """Options of any run that makes music: shared by ``score``, ``bed`` and ``batch``."""
+    decorators: list[Callable[[Any], Any]] = [
+        _spec_option("format", "-f", "--format", "fmt"),
         _job_options,
         _mix_overrides,
-        click.option("--dry-run", is_flag=True, help="Print the plan and its cost; generate nothing."),
-        click.option(
-            "--max-cost", type=click.FloatRange(min=0), help="Refuse a plan costing more dollars than this."
-        ),
-        click.option(
-            "--fallback",
-            type=click.Choice(["procedural"]),
-            help="If the remote backend fails, compose offline.",
-        ),
-        click.option("--concurrency", type=click.IntRange(1, 32), help="Requests in flight at once."),
-        _timeout_option,
+        _spec_option("max_cost"),
+        _spec_option("fallback"),
+        _spec_option("concurrency"),
+        _spec_option("timeout"),
         click.option(
             "--cache-dir",
             type=click.Path(file_okay=False, path_type=Path),
             help="Where generated music is kept.",
         ),
         click.option("--no-cache", is_flag=True, help="Neither read nor write the music cache."),
+        click.option("--music-track", is_flag=True, help="Add the ducked music as a second audio track."),
+    ]
+    for d in reversed(decorators):
+        f = d(f)
+    return f
+
+
+def _score_options(f: Any) -> Any:
+    """Options of a scoring run that writes one file: shared by ``score`` and ``bed``."""
+    decorators: list[Callable[[Any], Any]] = [
+        click.option(
+            "-o",
+            "--output",
+            type=click.Path(path_type=Path),
+            help="Default: INPUT_STEM.scored.EXT beside it.",
+        ),
+        _run_options,
+        click.option("--dry-run", is_flag=True, help="Print the plan and its cost; generate nothing."),
         click.option(
             "--stems", type=click.Path(file_okay=False, path_type=Path), help="Also write WAV stems here."
         ),
-        click.option("--music-track", is_flag=True, help="Add the ducked music as a second audio track."),
         click.option(
             "--report", type=click.Path(dir_okay=False, path_type=Path), help="Draw the mix to this PNG."
         ),
@@ -396,23 +391,18 @@ def _score_options(f: Any) -> Any:
     return f
 
 
-def _generation_kwargs(opts: dict[str, Any]) -> dict[str, Any]:
-    """The options ``score`` and ``batch`` hand to the pipeline unchanged."""
-    return {
-        "backend": opts["backend"],
-        "api_key": _api_key(opts["api_key"]),
-        "api_base": opts["api_base"],
-        "concurrency": opts["concurrency"],
-        "cache_dir": opts["cache_dir"],
-        "use_cache": not opts["no_cache"],
-        "prompt": opts["prompt"],
-        "negative": opts["negative"],
-        "join": opts["join"],
-        "max_cost": opts["max_cost"],
-        "fallback": opts["fallback"],
-        "music_track": opts["music_track"],
-        "timeout": opts["timeout"],
-    }
+def _options(ctx: click.Context, params: dict[str, Any], preset: Any = None) -> ScoreOptions:
+    """The ``ScoreOptions`` a command's parsed parameters stand for (absent ones keep defaults)."""
+    names = {f.name for f in fields(ScoreOptions)}
+    given = {name: params[name] for name in names & params.keys()}
+    if "fmt" in params:
+        given["format"] = params["fmt"]
+    if "no_cache" in params:
+        given["use_cache"] = not params["no_cache"]
+    if "api_key" in params:
+        given["api_key"] = _api_key(params["api_key"])
+    given["preset"] = preset if preset is not None else _resolved_preset(ctx, params.get("preset"))
+    return ScoreOptions(**given)
 
 
 def _run_score(ctx: click.Context, input: Path, preset: Any, opts: dict[str, Any]) -> None:
@@ -420,18 +410,7 @@ def _run_score(ctx: click.Context, input: Path, preset: Any, opts: dict[str, Any
 
     as_json = opts["as_json"]
     reporter = ConsoleReporter(quiet=ctx.obj["quiet"] or as_json, verbose=ctx.obj["verbose"])
-    result = run_score(
-        input,
-        opts["output"],
-        preset=preset,
-        notes=opts["notes"],
-        format=opts["fmt"],
-        dry_run=opts["dry_run"],
-        stems=opts["stems"],
-        report=opts["report"],
-        reporter=reporter,
-        **_generation_kwargs(opts),
-    )
+    result = run_score(input, opts["output"], _options(ctx, opts, preset), reporter=reporter)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
         return
@@ -448,7 +427,7 @@ def _run_score(ctx: click.Context, input: Path, preset: Any, opts: dict[str, Any
 @click.argument("input", type=click.Path(path_type=Path))
 @_score_options
 @click.pass_context
-def score(ctx: click.Context, input: Path, **opts: Any) -> None:
+def score(ctx: click.Context, /, input: Path, **opts: Any) -> None:
     """Score INPUT (video or audio) and write the scored file."""
     _run_score(ctx, input, _resolved_preset(ctx, opts["preset"]), opts)
 
@@ -472,7 +451,7 @@ def score(ctx: click.Context, input: Path, **opts: Any) -> None:
 )
 @_score_options
 @click.pass_context
-def bed(ctx: click.Context, episode: Path, intro: float, outro: float, **opts: Any) -> None:
+def bed(ctx: click.Context, /, episode: Path, intro: float, outro: float, **opts: Any) -> None:
     """Lay an intro (and outro) music bed under a podcast EPISODE; silence in between.
 
     The style comes from --preset (default: podcast-intro); --intro and --outro set the
@@ -512,21 +491,12 @@ def _print_result(result: Any) -> None:
 @_mix_overrides
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @click.pass_context
-def plan(ctx: click.Context, input: Path, as_json: bool, **opts: Any) -> None:
+def plan(ctx: click.Context, /, input: Path, as_json: bool, **opts: Any) -> None:
     """Show sections, prompts, chunk requests and cost for INPUT, without generating."""
     from .pipeline import plan_job
     from .plan import format_plan, plan_to_dict
 
-    job = plan_job(
-        input,
-        preset=_resolved_preset(ctx, opts["preset"]),
-        notes=opts["notes"],
-        backend=opts["backend"],
-        api_key=_api_key(opts["api_key"]),
-        prompt=opts["prompt"],
-        negative=opts["negative"],
-        join=opts["join"],
-    )
+    job = plan_job(input, _options(ctx, opts))
     for w in job.warnings:
         click.echo(f"Warning: {w}", err=True)
     if as_json:
@@ -558,36 +528,16 @@ def plan(ctx: click.Context, input: Path, as_json: bool, **opts: Any) -> None:
 @click.option(
     "-j", "--jobs", type=click.IntRange(1, 16), default=2, show_default=True, help="Files scored at once."
 )
-@click.option(
-    "-f", "--format", "fmt", type=click.Choice(OUTPUT_FORMATS), help="Output container or audio format."
-)
-@_job_options
-@_mix_overrides
-@click.option(
-    "--max-cost", type=click.FloatRange(min=0), help="Refuse any file whose plan costs more dollars."
-)
-@click.option(
-    "--fallback", type=click.Choice(["procedural"]), help="If the remote backend fails, compose offline."
-)
-@click.option(
-    "--concurrency", type=click.IntRange(1, 32),
-    help="Requests in flight at once, shared by all files on one account (default 8, fewer after 429s).",
-)
-@_timeout_option
-@click.option(
-    "--cache-dir", type=click.Path(file_okay=False, path_type=Path), help="Where generated music is kept."
-)
-@click.option("--no-cache", is_flag=True, help="Neither read nor write the music cache.")
-@click.option("--music-track", is_flag=True, help="Add the ducked music as a second audio track.")
+@_run_options
 @click.option("--force", is_flag=True, help="Score again even where a finished output exists.")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome of every file as JSON.")
 @click.pass_context
 def batch(
     ctx: click.Context,
+    /,
     inputs: tuple[str, ...],
     out_dir: Path | None,
     jobs: int,
-    fmt: str | None,
     force: bool,
     as_json: bool,
     **opts: Any,
@@ -606,15 +556,12 @@ def batch(
         result = run_batch(
             inputs,
             out_dir,
+            _options(ctx, opts),
             jobs=jobs,
-            format=fmt,
             force=force,
-            notes=opts["notes"],
             on_start=console.start,
             on_done=console.done,
             on_warning=console.warn,
-            preset=_resolved_preset(ctx, opts["preset"]),
-            **_generation_kwargs(opts),
         )
     finally:
         console.stop()
@@ -681,11 +628,11 @@ def _print_batch(result: Any) -> None:
 )
 @click.option("--steps", type=click.IntRange(1, 100), default=8, show_default=True)
 @click.option("--guidance", type=click.FloatRange(0, 25), default=1.0, show_default=True)
-@click.option("--backend", "-b", type=click.Choice(BACKENDS), default="auto", show_default=True)
+@_spec_option("backend", "--backend", "-b", default="auto", show_default=True)
 @click.option("--api-key", help="WaveSpeed key (default: $WAVESPEED_API_KEY).")
 @click.option("--api-base", envvar="WAVESPEED_BASE_URL", metavar="URL")
 @click.option("--explain", is_flag=True, help="Show what the procedural composer understood, then stop.")
-@_timeout_option
+@_spec_option("timeout")
 @click.pass_context
 def generate(
     ctx: click.Context,

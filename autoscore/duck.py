@@ -15,9 +15,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import webrtcvad
+from numpy.typing import NDArray
 
 from .errors import OptionError
 from .loudness import KWeighting, gated_loudness
@@ -154,7 +156,8 @@ def detect_loud(pcm16k: np.ndarray, settings: MixSettings, *, threshold_lu: floa
 
 def _raised_cosine(x: np.ndarray) -> np.ndarray:
     """0 at x<=0, 1 at x>=1, an S-curve between: no corners, so no clicks."""
-    return 0.5 - 0.5 * np.cos(np.pi * np.clip(x, 0.0, 1.0))
+    wave: NDArray[np.floating[Any]] = np.cos(np.pi * np.clip(x, 0.0, 1.0))
+    return 0.5 - 0.5 * wave
 
 
 @dataclass(frozen=True, eq=False)
@@ -162,12 +165,12 @@ class DuckEnvelope:
     """The music's gain over time: ducking in dB at ``control_rate``."""
 
     control_rate: float
-    duck_db: np.ndarray
+    duck_db: NDArray[np.float64]
     """Point i is the ducking gain (<= 0 dB) at time i / control_rate."""
     regions: tuple[Region, ...]
     duration: float
 
-    def duck_db_at(self, times: np.ndarray) -> np.ndarray:
+    def duck_db_at(self, times: np.ndarray) -> NDArray[np.float64]:
         return np.interp(np.asarray(times) * self.control_rate, np.arange(len(self.duck_db)), self.duck_db)
 
     def gains(self, start: int, count: int, rate: int) -> np.ndarray:

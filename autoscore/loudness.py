@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+from numpy.typing import NDArray
 
 __all__ = [
     "SUBBLOCK_SECONDS",
@@ -175,7 +176,7 @@ TILE = 2048
 """Frames judged at once when deciding where interpolation is needed: coarse enough to be cheap."""
 
 
-def oversampled_peaks(history: np.ndarray, block: np.ndarray, threshold: float) -> np.ndarray:
+def oversampled_peaks(history: np.ndarray, block: np.ndarray, threshold: float) -> NDArray[np.float64]:
     """Per-frame max of the 4x-interpolated |signal| over phases and channels, only where it matters.
 
     ``history`` is the previous ``TAPS_PER_PHASE`` input frames (zeros at the start), so

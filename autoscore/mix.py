@@ -34,8 +34,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .duck import VAD_RATE, DuckEnvelope, Region, build_envelope, make_scanner
 from .errors import InputError, OutputPathError
@@ -116,7 +118,7 @@ class LookaheadLimiter:
 
     def __init__(self, ceiling_db: float, rate: int, channels: int = 2, *,
                  lookahead_ms: float = 5.0, release_db_per_s: float = 120.0) -> None:
-        self.ceiling = 10 ** (ceiling_db / 20)
+        self.ceiling: float = 10 ** (ceiling_db / 20)
         self.window = max(2, round(rate * lookahead_ms / 1000))
         self.delay = PHASE_DELAY + self.window - 1
         self.slope = release_db_per_s / rate
@@ -136,7 +138,7 @@ class LookaheadLimiter:
         self._tp_history = np.concatenate([self._tp_history, block[-TAPS_PER_PHASE:]])[-TAPS_PER_PHASE:]
         if previous <= self.ceiling and float(raw.max()) <= self.ceiling:
             return np.ones(len(block))
-        peaks = np.maximum(raw, np.concatenate([[previous], raw[:-1]]))
+        peaks: NDArray[np.float64] = np.maximum(raw, np.concatenate([[previous], raw[:-1]]))
         with np.errstate(divide="ignore"):
             return np.minimum(1.0, self.ceiling / peaks)
 
@@ -173,7 +175,7 @@ class LookaheadLimiter:
         self._hold_history = ext[len(ext) - (w - 1):]
         if ext.min() >= 1.0:
             return np.ones(len(released))
-        c = np.concatenate([[0.0], np.cumsum(ext)])
+        c: NDArray[np.float64] = np.concatenate([[0.0], np.cumsum(ext)])
         return (c[w:] - c[:-w]) / w
 
     def process(self, block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -201,9 +203,9 @@ def sliding_min(x: np.ndarray, w: int) -> np.ndarray:
         return x.copy()
     if n < w:
         return np.zeros(0)
-    blocks = np.full(-(-n // w) * w, np.inf)
-    blocks[:n] = x
-    blocks = blocks.reshape(-1, w)
+    padded = np.full(-(-n // w) * w, np.inf)
+    padded[:n] = x
+    blocks = padded.reshape(-1, w)
     from_left = np.minimum.accumulate(blocks, axis=1).ravel()
     from_right = np.minimum.accumulate(blocks[:, ::-1], axis=1)[:, ::-1].ravel()
     return np.minimum(from_right[: n - w + 1], from_left[w - 1 : n])
@@ -214,7 +216,7 @@ RELEASE_CHUNK = 1 << 18
 
 
 @functools.cache
-def _rising(slope_db: float) -> np.ndarray:
+def _rising(slope_db: float) -> NDArray[np.float64]:
     """``rise**k`` for k = 0..RELEASE_CHUNK, rise being the release's gain factor per frame."""
     return 10 ** (slope_db * np.arange(RELEASE_CHUNK + 1) / 20)
 
@@ -327,12 +329,15 @@ def _subblock_sums(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     channels = x.shape[1]
     xt = x[:whole].T.reshape(channels, -1, SUBBLOCK)
     yt = xt if y is x else y[:whole].T.reshape(channels, -1, SUBBLOCK)
-    return np.einsum("cij,cij->i", xt, yt)
+    sums: NDArray[np.float64] = np.einsum("cij,cij->i", xt, yt)  # K-weighted input is float64
+    return sums
 
 
 def _subblock_peaks(x: np.ndarray) -> np.ndarray:
     whole = len(x) // SUBBLOCK * SUBBLOCK
-    return np.abs(x[:whole]).reshape(-1, SUBBLOCK * x.shape[1]).max(axis=1, initial=0.0)
+    peaks: NDArray[np.floating[Any]] = np.abs(x[:whole]).reshape(-1, SUBBLOCK * x.shape[1]).max(
+        axis=1, initial=0.0)
+    return peaks
 
 
 class _EnergyMeter:
@@ -681,4 +686,5 @@ def _apply_gain(block: np.ndarray, gain: np.ndarray) -> np.ndarray:
     """``block`` times the limiter's gain, skipping the multiply where the limiter was idle (gain 1)."""
     if float(gain.min(initial=1.0)) >= 1.0:
         return block
-    return (block * gain[:, None]).astype(np.float32)
+    limited: NDArray[np.floating[Any]] = block * gain[:, None]
+    return limited.astype(np.float32)

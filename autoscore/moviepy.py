@@ -27,7 +27,6 @@ import math
 import os
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,14 +35,14 @@ from moviepy import Effect
 from moviepy.audio.AudioClip import AudioArrayClip
 
 from .cache import AudioCache
-from .errors import NotesError, OptionError, register_secret
+from .errors import NotesError, OptionError
 from .ffmpeg import Writer, run
 from .mix import mix_audio
 from .models import MIX_RATE, Note
 from .notes import parse_notes
+from .options import ScoreOptions
 from .pcm import PcmFile, PcmWriter
-from .pipeline import Reporter, check_cost, check_options, compose_music, plan_music
-from .presets import Preset
+from .pipeline import Reporter, check_cost, compose_music, plan_music
 
 log = logging.getLogger(__name__)
 
@@ -57,55 +56,41 @@ a block larger than that buffer comes back garbled."""
 
 def score_clip(
     clip: Any,
+    options: ScoreOptions | None = None,
     *,
-    preset: str | Path | Preset | None = None,
-    notes: str | Path | Sequence[Note] | None = None,
-    backend: str = "auto",
-    api_key: str | None = None,
-    api_base: str | None = None,
-    concurrency: int | None = None,
-    cache_dir: str | Path | None = None,
-    use_cache: bool = True,
-    prompt: str | None = None,
-    negative: str | None = None,
-    join: str = "crossfade",
-    max_cost: float | None = None,
-    fallback: str | None = None,
     audio_fps: int = 44100,
     reporter: Reporter | None = None,
+    **changes: Any,
 ) -> Any:
     """A copy of ``clip`` whose audio is its own audio (if any) with music mixed under it.
 
-    ``notes`` is a notes file (any format ``autoscore score --notes`` takes) or a list
-    of ``Note`` (e.g. ``parse_notes_text(text).notes``). The other options mean what
-    they mean for ``autoscore.score``. ``audio_fps`` is the rate of the returned audio:
-    use the one you will write with. Raises an ``AutoscoreError`` on any failure.
+    ``options`` and keyword ``changes`` to it are a ``ScoreOptions``, as for
+    ``autoscore.score``; its ``notes`` may be a notes file (any format ``autoscore score
+    --notes`` takes) or a list of ``Note`` (e.g. ``parse_notes_text(text).notes``).
+    ``audio_fps`` is the rate of the returned audio: use the one you will write with.
+    Raises an ``AutoscoreError`` on any failure.
     """
+    opts = ScoreOptions.of(options, **changes)
     duration = _duration_of(clip)
     if not 8000 <= audio_fps <= 192000:
         raise OptionError(f"audio_fps {audio_fps} is out of range: use 8000 to 192000 (44100 or 48000).")
-    check_options(fallback=fallback, concurrency=concurrency)
-    register_secret(api_key)
-    note_list, notes_source, warnings = _notes(notes)
-    job = plan_music(
-        duration, note_list, preset=preset, backend=backend, api_key=api_key, prompt=prompt,
-        negative=negative, join=join, notes_source=notes_source, warnings=warnings,
-    )
+    for name in ("format", "stems", "report", "music_track", "dry_run"):
+        if getattr(opts, name) not in (None, False):
+            raise OptionError(f"A moviepy clip does not take {name!r}: its audio is returned, not written.")
+    note_list, notes_source, warnings = _notes(opts.notes)
+    job = plan_music(duration, note_list, opts, notes_source=notes_source, warnings=warnings)
     for w in job.warnings:
         if reporter is not None:
             reporter.warn(w)
         else:
             log.warning("%s", w)
-    check_cost(job.plan, max_cost)
+    check_cost(job.plan, opts.max_cost)
 
-    cache = AudioCache(Path(cache_dir) if cache_dir else None, enabled=use_cache)
+    cache = AudioCache(Path(opts.cache_dir) if opts.cache_dir else None, enabled=opts.use_cache)
     with tempfile.TemporaryDirectory(prefix="autoscore-clip-") as tmp:
         work = Path(tmp)
         original = _write_clip_audio(clip.audio, duration, work / "original.wav")
-        composed = compose_music(
-            job, work, api_key=api_key, api_base=api_base, concurrency=concurrency, cache=cache,
-            fallback=fallback, reporter=reporter,
-        )
+        composed = compose_music(job, work, opts, cache=cache, reporter=reporter)
         if reporter is not None:
             reporter.stage("mix")
         with PcmWriter(work / "mix.f32", MIX_RATE) as writer:
@@ -120,34 +105,30 @@ def score_clip(
     return clip.with_audio(audio)
 
 
-@dataclass
-class AutoScore(Effect):
-    """The moviepy effect: ``clip.with_effects([AutoScore(...)])``; options as in ``score_clip``."""
+class AutoScore(Effect):  # type: ignore[misc]  # moviepy ships no type information
+    """The moviepy effect: ``clip.with_effects([AutoScore(preset="vlog")])``.
 
-    preset: str | Path | Preset | None = None
-    notes: str | Path | Sequence[Note] | None = None
-    backend: str = "auto"
-    api_key: str | None = field(default=None, repr=False)
-    api_base: str | None = None
-    concurrency: int | None = None
-    cache_dir: str | Path | None = None
-    use_cache: bool = True
-    prompt: str | None = None
-    negative: str | None = None
-    join: str = "crossfade"
-    max_cost: float | None = None
-    fallback: str | None = None
-    audio_fps: int = 44100
-    reporter: Reporter | None = field(default=None, repr=False, compare=False)
+    Takes what ``score_clip`` takes: a ``ScoreOptions`` and/or keyword changes to it,
+    ``audio_fps`` and ``reporter``. The options are checked here, when the effect is made.
+    """
+
+    def __init__(
+        self,
+        options: ScoreOptions | None = None,
+        *,
+        audio_fps: int = 44100,
+        reporter: Reporter | None = None,
+        **changes: Any,
+    ) -> None:
+        self.options = ScoreOptions.of(options, **changes)
+        self.audio_fps = audio_fps
+        self.reporter = reporter
+
+    def __repr__(self) -> str:
+        return f"AutoScore({self.options!r}, audio_fps={self.audio_fps})"
 
     def apply(self, clip: Any) -> Any:
-        return score_clip(
-            clip, preset=self.preset, notes=self.notes, backend=self.backend, api_key=self.api_key,
-            api_base=self.api_base, concurrency=self.concurrency, cache_dir=self.cache_dir,
-            use_cache=self.use_cache, prompt=self.prompt, negative=self.negative, join=self.join,
-            max_cost=self.max_cost, fallback=self.fallback, audio_fps=self.audio_fps,
-            reporter=self.reporter,
-        )
+        return score_clip(clip, self.options, audio_fps=self.audio_fps, reporter=self.reporter)
 
 
 def _duration_of(clip: Any) -> float:

@@ -9,17 +9,19 @@ name and renamed only when complete.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from . import render
 from .assemble import DEFAULT_MAX_SHIFT, assemble_spans
 from .backends import make_backend, resolve_backend_name
-from .backends.base import FORMATS, Backend
+from .backends.base import Backend
 from .cache import AudioCache
 from .errors import BackendError, CostLimitError, NotesError, OptionError
 from .files import unwritable_reason
@@ -27,6 +29,7 @@ from .generate import ChunkStore, GenerationStats, generate_chunks
 from .mix import MixReport, mix_audio
 from .models import MIX_RATE, Chunk, MediaInfo, Note, Section
 from .notes import notes_from_chapters, parse_notes
+from .options import ScoreOptions
 from .pcm import PcmFile, PcmWriter
 from .plan import Plan, cost_summary, make_plan, span_chunks
 from .presets import Preset, load_preset
@@ -39,11 +42,12 @@ log = logging.getLogger(__name__)
 __all__ = [
     "NOTES_SUFFIXES",
     "Composed",
+    "FileJob",
     "MusicJob",
     "Reporter",
+    "ScoreOptions",
     "ScoreResult",
     "check_cost",
-    "check_options",
     "compose_music",
     "find_notes_beside",
     "plan_job",
@@ -132,7 +136,7 @@ class ScoreResult:
 class MusicJob:
     """What the music needs, with no media file behind it.
 
-    A file's job adds its ``MediaInfo`` (``_Job``); a moviepy clip has only a duration
+    A file's job adds its ``MediaInfo`` (``FileJob``); a moviepy clip has only a duration
     and maybe some audio, and plans, composes and mixes through the same functions.
     """
 
@@ -146,7 +150,9 @@ class MusicJob:
 
 
 @dataclass(frozen=True)
-class _Job(MusicJob):
+class FileJob(MusicJob):
+    """A ``MusicJob`` for a media file, with what probing found."""
+
     info: MediaInfo
 
 
@@ -187,22 +193,19 @@ def _backend_prices(name: str) -> tuple[float, float]:
 def plan_music(
     duration: float,
     notes: Sequence[Note] = (),
+    options: ScoreOptions | None = None,
     *,
-    preset: str | Path | Preset | None = None,
-    backend: str = "auto",
-    api_key: str | None = None,
-    prompt: str | None = None,
-    negative: str | None = None,
-    join: str = "crossfade",
     notes_source: str = "",
     warnings: Sequence[str] = (),
+    **changes: Any,
 ) -> MusicJob:
     """Sections, prompts and chunk plan for ``duration`` seconds: offline, and where bad input is caught."""
-    the_preset = preset if isinstance(preset, Preset) else load_preset(preset)
+    opts = ScoreOptions.of(options, **changes)
+    the_preset = opts.preset if isinstance(opts.preset, Preset) else load_preset(opts.preset)
     all_warnings = list(warnings)
-    built = build_sections(list(notes), duration, the_preset, prompt=prompt, negative=negative)
+    built = build_sections(list(notes), duration, the_preset, prompt=opts.prompt, negative=opts.negative)
     all_warnings.extend(built.warnings)
-    backend_name = resolve_backend_name(backend, api_key)
+    backend_name = resolve_backend_name(opts.backend, opts.api_key)
     price, outpaint_price = _backend_prices(backend_name)
     the_plan = make_plan(
         duration,
@@ -211,7 +214,7 @@ def plan_music(
         backend_name=backend_name,
         price_per_request=price,
         outpaint_price=outpaint_price,
-        join=join,
+        join=opts.join,
     )
     return MusicJob(duration, the_preset, built.sections, the_plan, backend_name, notes_source,
                     tuple(all_warnings))
@@ -219,25 +222,20 @@ def plan_music(
 
 def plan_job(
     input: str | Path,
+    options: ScoreOptions | None = None,
     *,
-    preset: str | Path | Preset | None = None,
-    notes: str | Path | None = None,
-    backend: str = "auto",
-    api_key: str | None = None,
-    prompt: str | None = None,
-    negative: str | None = None,
-    join: str = "crossfade",
     info: MediaInfo | None = None,
-) -> _Job:
+    **changes: Any,
+) -> FileJob:
     """Everything up to the plan for a media file: probe, notes (given, beside it or chapters), plan."""
+    opts = ScoreOptions.of(options, **changes)
     info = info or probe(input)
     warnings: list[str] = []
-    note_list, notes_source = _read_notes(info, notes, warnings)
-    music = plan_music(
-        info.duration, note_list, preset=preset, backend=backend, api_key=api_key, prompt=prompt,
-        negative=negative, join=join, notes_source=notes_source, warnings=warnings,
-    )
-    return _Job(**{f.name: getattr(music, f.name) for f in fields(MusicJob)}, info=info)
+    if opts.notes is not None and not isinstance(opts.notes, str | Path):
+        raise NotesError("Notes for a file are a notes file: pass its path (parsed notes are for clips).")
+    note_list, notes_source = _read_notes(info, opts.notes, warnings)
+    music = plan_music(info.duration, note_list, opts, notes_source=notes_source, warnings=warnings)
+    return FileJob(**{f.name: getattr(music, f.name) for f in fields(MusicJob)}, info=info)
 
 
 @contextlib.contextmanager
@@ -292,21 +290,18 @@ class Composed:
 def compose_music(
     job: MusicJob,
     work: Path,
+    options: ScoreOptions | None = None,
     *,
-    api_key: str | None = None,
-    api_base: str | None = None,
-    concurrency: int | None = None,
     cache: AudioCache | None = None,
-    fallback: str | None = None,
     reporter: Reporter | None = None,
     timings: dict[str, float] | None = None,
-    timeout: float | None = None,
 ) -> Composed:
     """Generate every chunk of ``job.plan`` and join them into ``work/music.f32``, ``job.duration`` long.
 
     The one generation path for files and moviepy clips alike: same cache, same
     fallback, same crossfades. ``work`` is a scratch folder the caller owns and removes.
     """
+    opts = options or ScoreOptions()
     rep: Reporter = reporter or _Quiet()
     timings = timings if timings is not None else {}
     cache = cache or AudioCache(None)
@@ -317,12 +312,12 @@ def compose_music(
     chosen: Backend | None = None
     with _timer(timings, "generate"):
         try:
-            chosen = make_backend(job.backend_name, api_key=api_key, api_base=api_base,
-                                  concurrency=concurrency)
-            stats = _generate(job, job.plan.chunks, chosen, cache, store, rep, timeout)
+            chosen = make_backend(job.backend_name, api_key=opts.api_key, api_base=opts.api_base,
+                                  concurrency=opts.concurrency)
+            stats = _generate(job, job.plan.chunks, chosen, cache, store, rep, opts.timeout)
             cost = stats.cost
         except BackendError as exc:
-            if fallback != "procedural" or job.backend_name == "procedural":
+            if opts.fallback != "procedural" or job.backend_name == "procedural":
                 raise
             # The composer makes the whole piece, so that it sounds like one; what the remote
             # part finished was paid for and stays cached for a rerun without --fallback.
@@ -336,7 +331,8 @@ def compose_music(
             rep.warn(message)
             warnings.append(message)
             backend_used, fallback_used = "procedural", True
-            stats = _generate(job, job.plan.chunks, make_backend("procedural"), cache, store, rep, timeout)
+            stats = _generate(job, job.plan.chunks, make_backend("procedural"), cache, store, rep,
+                              opts.timeout)
 
     rep.stage("assemble")
     with _timer(timings, "assemble"), PcmWriter(work / "music.f32", MIX_RATE) as writer:
@@ -351,24 +347,6 @@ def compose_music(
                     fallback_used, warnings)
 
 
-def check_options(
-    format: str | None = None,
-    fallback: str | None = None,
-    concurrency: int | None = None,
-    timeout: float | None = None,
-) -> None:
-    """The option checks every entry point shares, before anything is probed or generated."""
-    if timeout is not None and not timeout > 0:
-        raise OptionError(f"--timeout {timeout:g} is out of range: give the seconds a job may take, above 0.")
-    if format is not None and format not in FORMATS and format not in render.VIDEO_CONTAINERS:
-        allowed = ", ".join([*render.VIDEO_CONTAINERS, *FORMATS])
-        raise OptionError(f"Unknown format {format!r}: use one of {allowed}.")
-    if fallback not in (None, "procedural"):
-        raise OptionError(f"Unknown fallback {fallback!r}: the only fallback is 'procedural'.")
-    if concurrency is not None and not 1 <= concurrency <= 32:
-        raise OptionError(f"Concurrency {concurrency} is out of range: use 1 to 32.")
-
-
 def check_cost(plan: Plan, max_cost: float | None) -> None:
     if max_cost is not None and plan.cost > max_cost + 1e-9:
         raise CostLimitError(
@@ -380,77 +358,58 @@ def check_cost(plan: Plan, max_cost: float | None) -> None:
 def score(
     input: str | Path,
     output: str | Path | None = None,
+    options: ScoreOptions | None = None,
     *,
-    preset: str | Path | Preset | None = None,
-    notes: str | Path | None = None,
-    backend: str = "auto",
-    format: str | None = None,
-    api_key: str | None = None,
-    api_base: str | None = None,
-    concurrency: int | None = None,
-    cache_dir: str | Path | None = None,
-    use_cache: bool = True,
-    prompt: str | None = None,
-    negative: str | None = None,
-    join: str = "crossfade",
-    max_cost: float | None = None,
-    dry_run: bool = False,
-    fallback: str | None = None,
-    stems: str | Path | None = None,
-    music_track: bool = False,
-    report: str | Path | None = None,
     reporter: Reporter | None = None,
-    timeout: float | None = None,
+    **changes: Any,
 ) -> ScoreResult:
-    """Score ``input`` and write the result; see the README for every option.
+    """Score ``input`` and write the result.
 
-    Returns a ``ScoreResult``. Raises an ``AutoscoreError`` subclass with a message fit
-    for a user on any failure, after removing anything half-written.
+    ``options`` (a ``ScoreOptions``) and keyword ``changes`` to it (``preset=``,
+    ``notes=``, ``backend=``, ...; see ``ScoreOptions``) say how. Returns a
+    ``ScoreResult``. Raises an ``AutoscoreError`` subclass with a message fit for a user on
+    any failure, after removing anything half-written.
     """
+    opts = ScoreOptions.of(options, **changes)
     rep: Reporter = reporter or _Quiet()
     timings: dict[str, float] = {}
-    check_options(format, fallback, concurrency, timeout)
 
     rep.stage("probe")
     with _timer(timings, "probe"):
         info = probe(input)
-    out_path = Path(output) if output else render.default_output_path(info, format)
-    spec = render.output_spec(info, out_path, format)
+    out_path = Path(output) if output else render.default_output_path(info, opts.format)
+    spec = render.output_spec(info, out_path, opts.format)
     render.check_output_path(info.path, out_path)
-    if stems is not None:
-        _check_folder(Path(stems), "--stems")
-    if report is not None:
-        render.check_output_path(info.path, Path(report))
+    if opts.stems is not None:
+        _check_folder(Path(opts.stems), "--stems")
+    if opts.report is not None:
+        check_report_path(info.path, Path(opts.report))
 
     rep.stage("plan")
     with _timer(timings, "plan"):
-        job = plan_job(
-            info.path, preset=preset, notes=notes, backend=backend, api_key=api_key,
-            prompt=prompt, negative=negative, join=join, info=info,
-        )
+        job = plan_job(info.path, opts, info=info)
     warnings = list(job.warnings)
+    music_track = opts.music_track
     if music_track and spec.audio_only:
         warnings.append(f"--music-track needs a video output; {out_path.name} gets the mix alone.")
         music_track = False
     for w in warnings:
         rep.warn(w)
     result = ScoreResult(
-        input=info.path, output=None if dry_run else out_path, duration=info.duration, dry_run=dry_run,
+        input=info.path, output=None if opts.dry_run else out_path, duration=info.duration,
+        dry_run=opts.dry_run,
         backend=job.backend_name, sections=job.sections, plan=job.plan,
         warnings=warnings, timings=timings, notes_source=job.notes_source,
     )
-    check_cost(job.plan, max_cost)
-    if dry_run:
+    check_cost(job.plan, opts.max_cost)
+    if opts.dry_run:
         return result
     rep.plan(job.plan)
 
-    cache = AudioCache(Path(cache_dir) if cache_dir else None, enabled=use_cache)
+    cache = AudioCache(Path(opts.cache_dir) if opts.cache_dir else None, enabled=opts.use_cache)
     with tempfile.TemporaryDirectory(prefix="autoscore-") as tmp:
         work = Path(tmp)
-        composed = compose_music(
-            job, work, api_key=api_key, api_base=api_base, concurrency=concurrency, cache=cache,
-            fallback=fallback, reporter=rep, timings=timings, timeout=timeout,
-        )
+        composed = compose_music(job, work, opts, cache=cache, reporter=rep, timings=timings)
         result.backend, result.fallback_used = composed.backend, composed.fallback_used
         result.requests, result.cache_hits = composed.requests, composed.cache_hits
         result.cost = composed.cost
@@ -459,7 +418,7 @@ def score(
 
         rep.stage("mix")
         with _timer(timings, "mix"):
-            result.mix = _mix_and_render(info, spec, job, music, work, stems, music_track)
+            result.mix = _mix_and_render(info, spec, job, music, work, opts.stems, music_track)
         if result.mix.limiter_reduction_max_db > HEAVY_LIMITING_DB:
             message = (
                 f"Reaching {job.preset.mix.target_lufs:g} LUFS took up to "
@@ -468,17 +427,26 @@ def score(
             )
             rep.warn(message)
             result.warnings.append(message)
-        result.stems = Path(stems) if stems else None
-        if report is not None:
+        result.stems = Path(opts.stems) if opts.stems else None
+        if opts.report is not None:
             from .report import write_report
 
             with _timer(timings, "report"):
-                write_report(Path(report), result.mix,
+                write_report(Path(opts.report), result.mix,
                              sections=[s.start for s in job.sections],
                              chunks=[c.start for c in job.plan.chunks])
-            result.report = Path(report)
+            result.report = Path(opts.report)
     timings["total"] = sum(v for k, v in timings.items() if k != "total")
     return result
+
+
+def check_report_path(input: Path, report: Path) -> None:
+    """``--report`` fails before any work or money is spent: a bad path, or no matplotlib."""
+    render.check_output_path(input, report)
+    if importlib.util.find_spec("matplotlib") is None:
+        raise OptionError(
+            "--report needs matplotlib, which is not installed: pip install 'autoscore[report]'."
+        )
 
 
 def _check_folder(folder: Path, option: str) -> None:
@@ -492,7 +460,7 @@ def _check_folder(folder: Path, option: str) -> None:
 def _mix_and_render(
     info: MediaInfo,
     spec: render.OutputSpec,
-    job: _Job,
+    job: FileJob,
     music: PcmFile,
     work: Path,
     stems: str | Path | None,

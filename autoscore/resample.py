@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import soxr
+from numpy.typing import NDArray
 
 __all__ = ["resample"]
 
@@ -26,4 +27,5 @@ def resample(samples: np.ndarray, rate: int, target: int) -> np.ndarray:
         return x
     if x.ndim != 2:
         raise ValueError(f"resample wants (frames, channels), got shape {x.shape}")
-    return soxr.resample(x, rate, target, quality="HQ")
+    out: NDArray[np.float32] = soxr.resample(x, rate, target, quality="HQ")  # untyped; keeps x's dtype
+    return out

@@ -91,7 +91,7 @@ def test_output_folder_problems(media: Media, tmp_path: Path, capsys: pytest.Cap
         (["--preset", "no-such-style"], "Preset 'no-such-style' not found"),
         (["--format", "avi"], "Invalid value for '-f' / '--format'"),
         (["-o", "{tmp}/x.avi"], "Unknown output format 'avi'"),
-        (["--loudness", "3"], "target_lufs"),
+        (["--loudness", "3"], "'--loudness': 3.0 is not in the range -40<=x<=-5"),
     ],
 )
 def test_usage_errors_exit_2(media: Media, tmp_path: Path, capsys: pytest.CaptureFixture[str],

@@ -93,7 +93,7 @@ class RetryPolicy:
 
     def backoff(self, retry: int, rng: random.Random) -> float:
         """Delay before retry number ``retry`` (1-based). Jitter only shortens, so ``cap`` holds."""
-        raw = min(self.cap, self.base * 2 ** (min(retry, 60) - 1))
+        raw = min(self.cap, self.base * 2.0 ** (min(retry, 60) - 1))
         return raw * (1.0 - self.jitter * rng.random())
 
     def hinted(self, retry_after: str | None, now: float) -> tuple[float | None, bool]:

@@ -9,9 +9,12 @@ each block of one period depends only on earlier blocks, so numpy does a period 
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 __all__ = ["DRUMS", "SAMPLE_RATE", "drum_hit", "midi_hz", "note_buffer"]
 
@@ -22,7 +25,7 @@ DRUMS = ("kick", "snare", "rim", "clap", "hat", "openhat", "shaker", "crash", "t
 
 
 def midi_hz(midi: float) -> float:
-    return 440.0 * 2.0 ** ((midi - 69) / 12)
+    return 440.0 * math.pow(2.0, (midi - 69) / 12)
 
 
 def _taper(n: int) -> np.ndarray:
@@ -54,7 +57,8 @@ def _table(kind: str, f0: float, bright: float) -> np.ndarray:
     spec = np.zeros(TABLE // 2 + 1, np.complex128)
     spec[1:kmax + 1] = -1j * amps
     table = np.fft.irfft(spec, TABLE)
-    return (table / np.max(np.abs(table))).astype(np.float32)
+    peak: np.float64 = np.max(np.abs(table))
+    return (table / peak).astype(np.float32)
 
 
 def _osc(table: np.ndarray, freq: float, n: int, phase0: float = 0.0,
@@ -75,7 +79,7 @@ def _osc(table: np.ndarray, freq: float, n: int, phase0: float = 0.0,
     return table[idx]
 
 
-def _adsr(n: int, attack: float, tau: float | None) -> np.ndarray:
+def _adsr(n: int, attack: float, tau: float | None) -> NDArray[np.float32]:
     t = np.arange(n, dtype=np.float32) / SR
     env = np.minimum(t / max(attack, 1e-4), 1.0)
     if tau is not None:
@@ -104,7 +108,8 @@ def _karplus(freq: float, n: int, seed: int, bright: float, decay: float) -> np.
                           + c2 * y[pos - d - 2:pos - d - 2 + m])
         pos = end
     out = y[2:].astype(np.float32)
-    return out / (np.max(np.abs(out)) + 1e-9)
+    peak: np.floating[Any] = np.max(np.abs(out)) + 1e-9
+    return out / peak
 
 
 @lru_cache(maxsize=1024)
@@ -113,6 +118,7 @@ def _voice(inst: str, midi: int, length: int, bright: float, quality: int) -> np
     f = midi_hz(midi)
     n = length
     t = np.arange(n, dtype=np.float32) / SR
+    y: NDArray[np.floating[Any]]  # float32 or float64: the branches' arithmetic decides
     if inst == "epiano":
         index = (0.8 + 2.2 * bright) * np.exp(-t / 0.3) + 0.25
         w = 2 * np.pi * f * t

@@ -115,13 +115,13 @@ def raise_for_answer(
     code = status if status is not None else resp.status_code
     said = message_of(resp)
     where = f"while trying to {ref.what} ({step.value})"
-    task = {"task_id": ref.task_id, "status": code}
     if step is Step.DOWNLOAD and code not in (429,) and code < 500:
         # The file host, not the API: the key plays no part, and the task is paid for.
         raise BackendError(
             f"The audio of WaveSpeed task {ref.task_id} could not be fetched from its download URL "
             f"(HTTP {code}: {said}). The task completed and was charged; run again soon, and report "
-            "this if it persists.", **task, charged=True,
+            "this if it persists.",
+            task_id=ref.task_id, status=code, charged=True,
         )
     # Nothing is charged before a task exists. A task being downloaded completed and was
     # charged; one we stop polling may still complete, so nobody knows yet.
@@ -129,42 +129,52 @@ def raise_for_answer(
     if code == 401:
         raise AuthError(
             f"WaveSpeed rejected the API key {where}: {said}. Check {API_KEY_ENV} or --api-key "
-            "(a key is created at https://wavespeed.ai/accesskey).", **task, charged=charged,
+            "(a key is created at https://wavespeed.ai/accesskey).",
+            task_id=ref.task_id, status=code, charged=charged,
         )
     if code == 402 or (code == 403 and any(w in said.lower() for w in _CREDIT_WORDS)):
         raise QuotaError(
             f"WaveSpeed says the account has no credit left {where}: {said}. Add credit at "
-            "https://wavespeed.ai and run again; music already generated is cached.", **task, charged=charged,
+            "https://wavespeed.ai and run again; music already generated is cached.",
+            task_id=ref.task_id, status=code, charged=charged,
         )
     if code == 403:
         raise AuthError(
             f"WaveSpeed refused the API key {where}: {said}. The key lacks access to this model "
-            "or the account has no credit; check both in the WaveSpeed dashboard.", **task, charged=charged,
+            "or the account has no credit; check both in the WaveSpeed dashboard.",
+            task_id=ref.task_id, status=code, charged=charged,
         )
     if code == 429:
         raise RateLimitError(
             f"WaveSpeed kept rate-limiting requests {where}: {said}. The account's limit was "
-            "reached; lower --concurrency, raise --timeout, or try again later.", **task, charged=charged,
+            "reached; lower --concurrency, raise --timeout, or try again later.",
+            task_id=ref.task_id, status=code, charged=charged,
         )
     if code in (400, 422):
         raise BackendError(
             f"WaveSpeed rejected the request {where}: {said}. The request passed autoscore's own checks, "
-            "so the API may have changed; please report this.", **task, charged=charged,
+            "so the API may have changed; please report this.",
+            task_id=ref.task_id, status=code, charged=charged,
         )
     if code == 404 and ref.task_id:
         raise RemoteTaskError(
             f"WaveSpeed no longer knows task {ref.task_id} {where}: {said}. If it completed it was "
-            "charged; run again to make the music anew.", **task, charged=None,
+            "charged; run again to make the music anew.",
+            task_id=ref.task_id, status=code, charged=None,
         )
     if code >= 500 and step is Step.SUBMIT and not exhausted:
         raise TransportError(
             f"WaveSpeed failed with HTTP {code} {where}: {said}. Whether the task was created is "
             "unknown, so it is not resent automatically; check the dashboard and run again.",
-            **task, charged=None,
+            task_id=ref.task_id, status=code, charged=None,
         )
     if code >= 500:
         raise TransportError(
             f"WaveSpeed kept failing with HTTP {code} {where}: {said}. The service may be down; "
-            "try again later.", **task, charged=charged,
+            "try again later.",
+            task_id=ref.task_id, status=code, charged=charged,
         )
-    raise BackendError(f"WaveSpeed answered HTTP {code} {where}: {said}.", **task, charged=charged)
+    raise BackendError(
+        f"WaveSpeed answered HTTP {code} {where}: {said}.",
+        task_id=ref.task_id, status=code, charged=charged,
+    )
