@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 from .errors import AutoscoreError
 
 if TYPE_CHECKING:
-    from .music import MusicResult, generate_music
+    from .music.standalone import MusicResult, generate_music
+    from .options import ScoreOptions
     from .pipeline import ScoreResult, plan_job, score
 
 __version__ = "0.1.0"
@@ -24,6 +25,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AutoscoreError",
     "MusicResult",
+    "ScoreOptions",
     "ScoreResult",
     "__version__",
     "generate_music",
@@ -35,8 +37,9 @@ _LAZY = {
     "score": "pipeline",
     "plan_job": "pipeline",
     "ScoreResult": "pipeline",
-    "generate_music": "music",
-    "MusicResult": "music",
+    "generate_music": "music.standalone",
+    "MusicResult": "music.standalone",
+    "ScoreOptions": "options",
 }
 
 

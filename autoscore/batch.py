@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .backends.base import FORMATS
 from .errors import AutoscoreError, OptionError, OutputPathError, redact
+from .media.render import VIDEO_CONTAINERS
+from .music.backends.base import FORMATS
 from .options import ScoreOptions
 from .pipeline import find_notes_beside, score
-from .render import VIDEO_CONTAINERS
-from .reporting import Reporter
+from .progress import Reporter
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from .errors import OptionError, register_secret
 
 if TYPE_CHECKING:
     from .models import Note
-    from .presets import Preset
+    from .text.presets import Preset
 
 __all__ = ["OPTION_SPECS", "OptionSpec", "ScoreOptions"]
 

@@ -18,24 +18,24 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from . import render
-from .assemble import DEFAULT_MAX_SHIFT, assemble_spans
-from .backends import make_backend, resolve_backend_name
-from .backends.base import Backend
-from .cache import AudioCache
 from .errors import BackendError, CostLimitError, NotesError, OptionError
-from .files import unwritable_reason
-from .generate import ChunkStore, GenerationStats, generate_chunks
-from .mix import MixReport, mix_audio
+from .media import render
+from .media.files import unwritable_reason
+from .media.pcm import PcmFile, PcmWriter
+from .media.probe import probe
+from .mixing.mix import MixReport, mix_audio
 from .models import MIX_RATE, Chunk, MediaInfo, Note, Section
-from .notes import notes_from_chapters, parse_notes
+from .music.assemble import DEFAULT_MAX_SHIFT, assemble_spans
+from .music.backends import make_backend, resolve_backend_name
+from .music.backends.base import Backend
+from .music.cache import AudioCache
+from .music.generate import ChunkStore, GenerationStats, generate_chunks
+from .music.plan import Plan, cost_summary, make_plan, span_chunks
 from .options import ScoreOptions
-from .pcm import PcmFile, PcmWriter
-from .plan import Plan, cost_summary, make_plan, span_chunks
-from .presets import Preset, load_preset
-from .probe import probe
-from .prompts import build_sections
-from .reporting import Reporter
+from .progress import Reporter
+from .text.notes import notes_from_chapters, parse_notes
+from .text.presets import Preset, load_preset
+from .text.sections import build_sections
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class ScoreResult:
     report: Path | None = None
 
     def to_dict(self) -> dict[str, object]:
-        from .plan import plan_to_dict
+        from .music.plan import plan_to_dict
 
         mix = None
         if self.mix is not None:
@@ -184,7 +184,7 @@ def _read_notes(info: MediaInfo, notes: str | Path | None, warnings: list[str]) 
 
 def _backend_prices(name: str) -> tuple[float, float]:
     if name == "wavespeed":
-        from .backends.wavespeed import WaveSpeedBackend
+        from .music.backends.wavespeed import WaveSpeedBackend
 
         return WaveSpeedBackend.price_per_request, WaveSpeedBackend.outpaint_price
     return 0.0, 0.0
@@ -429,7 +429,7 @@ def score(
             result.warnings.append(message)
         result.stems = Path(opts.stems) if opts.stems else None
         if opts.report is not None:
-            from .report import write_report
+            from .mixing.picture import write_report
 
             with _timer(timings, "report"):
                 write_report(Path(opts.report), result.mix,

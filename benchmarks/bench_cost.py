@@ -38,10 +38,10 @@ class CostRow:
 
 
 def run_cost(minutes: list[float]) -> list[CostRow]:
-    from autoscore.backends.wavespeed import WaveSpeedBackend
-    from autoscore.plan import make_plan
-    from autoscore.presets import list_presets, load_preset
-    from autoscore.prompts import build_sections, is_silent
+    from autoscore.music.backends.wavespeed import WaveSpeedBackend
+    from autoscore.music.plan import make_plan
+    from autoscore.text.presets import list_presets, load_preset
+    from autoscore.text.sections import build_sections, is_silent
 
     rows = []
     for info in list_presets():
@@ -63,7 +63,7 @@ def run_cost(minutes: list[float]) -> list[CostRow]:
 
 
 def cost_table(rows: list[CostRow]) -> Table:
-    from autoscore.backends.wavespeed import WaveSpeedBackend
+    from autoscore.music.backends.wavespeed import WaveSpeedBackend
 
     minutes = sorted({r.minutes for r in rows})
     spans = "/".join(f"{m:g}" for m in minutes)

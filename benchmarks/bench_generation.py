@@ -71,8 +71,8 @@ def _rtf_child(duration: int) -> None:
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     from bench_procedural import PROMPTS, clear_caches, sine_baseline
 
-    from autoscore.backends.base import GenerationRequest
-    from autoscore.backends.procedural import compose
+    from autoscore.music.backends.base import GenerationRequest
+    from autoscore.music.backends.procedural import compose
 
     compose(GenerationRequest("warm up", 2))  # imports and one-time tables, not composition
     sine = min(sine_baseline(duration) for _ in range(3))
@@ -115,8 +115,8 @@ class EmulatorResult:
 def _six_chunks(chunk_seconds: int) -> tuple:  # type: ignore[type-arg]
     """Six consecutive chunks as the planner lays them out, each ``chunk_seconds`` long."""
     from autoscore.models import Section
-    from autoscore.plan import make_plan
-    from autoscore.presets import Preset
+    from autoscore.music.plan import make_plan
+    from autoscore.text.presets import Preset
 
     preset = Preset()
     duration = 6 * 120 - 5 * preset.mix.crossfade - 10  # six requests by the planner's own rule
@@ -128,10 +128,10 @@ def _six_chunks(chunk_seconds: int) -> tuple:  # type: ignore[type-arg]
 
 
 def _fetch(chunks: tuple, base_url: str, concurrency: int | None, folder: Path) -> tuple[float, int]:  # type: ignore[type-arg]
-    from autoscore.backends.wavespeed import WaveSpeedBackend
-    from autoscore.cache import AudioCache
-    from autoscore.generate import ChunkStore, generate_chunks
-    from autoscore.presets import GenerationSettings
+    from autoscore.music.backends.wavespeed import WaveSpeedBackend
+    from autoscore.music.cache import AudioCache
+    from autoscore.music.generate import ChunkStore, generate_chunks
+    from autoscore.text.presets import GenerationSettings
 
     backend = WaveSpeedBackend(api_key="benchmark-key", base_url=base_url, max_concurrency=concurrency)
     store = ChunkStore(folder)
@@ -179,7 +179,7 @@ def run_emulator(latency: float = 2.0, chunk_seconds: int = 120,
     then, per setting, the median of ``repeat`` one-chunk and six-chunk runs against
     renders the cold run left behind.
     """
-    from autoscore.backends.wavespeed import WaveSpeedBackend
+    from autoscore.music.backends.wavespeed import WaveSpeedBackend
 
     chunks = _six_chunks(chunk_seconds)
     results = []
@@ -234,7 +234,7 @@ def run_bronze(latency: float = 2.0, chunk_seconds: int = 120, max_running: int 
     Every run is a new client at the default concurrency, as every new ``autoscore``
     process is: it meets the limit as 429s and has to learn it.
     """
-    from autoscore.backends.wavespeed import WaveSpeedBackend
+    from autoscore.music.backends.wavespeed import WaveSpeedBackend
 
     chunks = _six_chunks(chunk_seconds)
     with tempfile.TemporaryDirectory(prefix="autoscore-bench-") as tmp, \

@@ -20,10 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from autoscore.ffmpeg import run
+from autoscore.media.ffmpeg import run
+from autoscore.media.pcm import PcmFile
 from autoscore.models import MIX_RATE
-from autoscore.pcm import PcmFile
-from autoscore.presets import MixSettings
+from autoscore.text.presets import MixSettings
 
 BASELINE_MAX_MINUTES = 10
 GOAL_MIB = 1024
@@ -54,7 +54,7 @@ def make_inputs(folder: Path, minutes: int) -> tuple[Path, Path]:
 
 
 def child(mode: str, original: Path, music: Path, minutes: int) -> None:
-    from autoscore.mix import DEFAULT_BLOCK, mix_audio
+    from autoscore.mixing.mix import DEFAULT_BLOCK, mix_audio
 
     block = DEFAULT_BLOCK if mode == "streaming" else 10**12
     frames = 0

@@ -16,8 +16,8 @@ import time
 
 import numpy as np
 
-from autoscore.backends.base import GenerationRequest
-from autoscore.backends.procedural import SAMPLE_RATE, compose, instruments, mixdown
+from autoscore.music.backends.base import GenerationRequest
+from autoscore.music.backends.procedural import SAMPLE_RATE, compose, instruments, mixdown
 
 PROMPTS = (
     "noir trip-hop with Rhodes, 85 BPM",

@@ -64,9 +64,9 @@ def warm_cache(clip: Path, cache: Path) -> int:
     Uses the pipeline's own planner and ``generate_chunks``, so the cache keys are exactly
     the ones the timed run looks up (the timed run's ``cache_hits`` proves it).
     """
-    from autoscore.backends import make_backend
-    from autoscore.cache import AudioCache
-    from autoscore.generate import ChunkStore, generate_chunks
+    from autoscore.music.backends import make_backend
+    from autoscore.music.cache import AudioCache
+    from autoscore.music.generate import ChunkStore, generate_chunks
     from autoscore.pipeline import plan_job
 
     job = plan_job(clip, backend="procedural")

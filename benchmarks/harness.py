@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from autoscore import ffmpeg as ff
+from autoscore.media import ffmpeg as ff
 
 __all__ = [
     "Measured",

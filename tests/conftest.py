@@ -18,8 +18,8 @@ import pytest
 # The emulator fixtures live beside their helpers; importing them here shares them with every module.
 from emulator_fixtures import cache_dir, emulator, emulator_server  # noqa: F401
 
-from autoscore import ffmpeg as ff
-from autoscore.ffmpeg import decode_audio
+from autoscore.media import ffmpeg as ff
+from autoscore.media.ffmpeg import decode_audio
 
 DATA = Path(__file__).parent / "data"
 

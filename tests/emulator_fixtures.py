@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from autoscore.backends.wavespeed import Clock, RetryPolicy, Timeouts, WaveSpeedBackend
 from autoscore.emulator import Emulator
+from autoscore.music.backends.wavespeed import Clock, RetryPolicy, Timeouts, WaveSpeedBackend
 
 TEST_KEY = "wsk-test-4f1c9a77d0e2b5"
 """A key distinctive enough that finding it in any output is certainly a leak."""

@@ -24,17 +24,17 @@ import pytest
 from conftest import make_media
 from emulator_fixtures import TEST_KEY, make_client, run
 
-from autoscore.backends.base import ContinuationRequest, GenerationRequest
-from autoscore.backends.retry import AccountGate, Clock, PollPacer, RetryPolicy
-from autoscore.backends.wavespeed import Timeouts, WaveSpeedBackend
 from autoscore.batch import run_batch
-from autoscore.cache import AudioCache
 from autoscore.emulator import Emulator
 from autoscore.errors import BackendError, RemoteTaskError, TransportError
-from autoscore.generate import ChunkStore, generate_chunks
 from autoscore.models import Audio, Chunk
+from autoscore.music.backends.base import ContinuationRequest, GenerationRequest
+from autoscore.music.backends.retry import AccountGate, Clock, PollPacer, RetryPolicy
+from autoscore.music.backends.wavespeed import Timeouts, WaveSpeedBackend
+from autoscore.music.cache import AudioCache
+from autoscore.music.generate import ChunkStore, generate_chunks
 from autoscore.pipeline import plan_music
-from autoscore.presets import GenerationSettings
+from autoscore.text.presets import GenerationSettings
 
 SETTINGS = GenerationSettings(format="flac")
 
@@ -110,7 +110,7 @@ def test_a_job_that_cannot_get_past_the_limit_in_time_fails_uncharged(own_emulat
 
 
 def test_job_deadline_grows_with_the_number_of_requests() -> None:
-    from autoscore.backends.wavespeed import default_job_timeout
+    from autoscore.music.backends.wavespeed import default_job_timeout
 
     assert default_job_timeout(30) > default_job_timeout(6) > default_job_timeout(1) >= 300
 
@@ -446,8 +446,8 @@ def test_a_429_inside_a_200_envelope_is_a_refusal_not_a_failure() -> None:
 
 @pytest.mark.parametrize("fmt", ["flac", "wav", "mp3"])
 def test_downloads_decode_the_same_whichever_reader_takes_them(tmp_path: Path, fmt: str) -> None:
-    from autoscore.backends.wavespeed.client import _decode_file
-    from autoscore.ffmpeg import decode_audio, encode_audio
+    from autoscore.media.ffmpeg import decode_audio, encode_audio
+    from autoscore.music.backends.wavespeed.client import _decode_file
 
     source = _continuation(1.5).source
     path = tmp_path / f"x.{fmt}"

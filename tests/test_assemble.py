@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 from scipy.signal import butter, find_peaks, sosfilt
 
-from autoscore.assemble import JoinReport, MemoryWriter, assemble, join_audio
-from autoscore.backends.base import GenerationRequest
-from autoscore.backends.procedural import compose
 from autoscore.errors import OptionError
+from autoscore.media.pcm import PcmWriter
+from autoscore.media.resample import resample
 from autoscore.models import MIX_RATE, Audio, Chunk
-from autoscore.pcm import PcmWriter
-from autoscore.resample import resample
+from autoscore.music.assemble import JoinReport, MemoryWriter, assemble, join_audio
+from autoscore.music.backends.base import GenerationRequest
+from autoscore.music.backends.procedural import compose
 
 RATE = MIX_RATE
 BPM = 120

@@ -13,7 +13,7 @@ from conftest import make_media
 from autoscore.batch import expand_inputs, is_finished, output_for, run_batch
 from autoscore.cli import main
 from autoscore.errors import OptionError
-from autoscore.probe import probe
+from autoscore.media.probe import probe
 
 GOOD = [f"clip{i}" for i in range(5)]
 

@@ -9,11 +9,11 @@ import pytest
 from conftest import DATA, rms_db
 
 import autoscore
-from autoscore import ffmpeg as ff
-from autoscore.ffmpeg import decode_audio
+from autoscore.media import ffmpeg as ff
+from autoscore.media.ffmpeg import decode_audio
 from autoscore.models import Section
-from autoscore.plan import make_plan, music_spans, span_chunks
-from autoscore.presets import Preset
+from autoscore.music.plan import make_plan, music_spans, span_chunks
+from autoscore.text.presets import Preset
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def _level(stem: np.ndarray, a: float, b: float) -> float:
 
 
 def test_intro_bed_plays_alone_then_ducks_then_leaves_silence(episode: Path, tmp_path: Path) -> None:
-    from autoscore.presets import load_preset, override
+    from autoscore.text.presets import load_preset, override
 
     preset = override(load_preset("podcast-intro"), {"structure.intro": 9.0})
     stems = tmp_path / "stems"

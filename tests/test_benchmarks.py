@@ -20,8 +20,8 @@ import bench_render  # noqa: E402
 import harness  # noqa: E402
 import run as bench_run  # noqa: E402
 
-from autoscore.plan import min_chunks  # noqa: E402
-from autoscore.presets import list_presets, load_preset  # noqa: E402
+from autoscore.music.plan import min_chunks  # noqa: E402
+from autoscore.text.presets import list_presets, load_preset  # noqa: E402
 
 
 def _table_rows(markdown: str) -> list[list[str]]:

@@ -13,12 +13,12 @@ import platformdirs
 import pytest
 from emulator_fixtures import make_client, run
 
-from autoscore.backends.base import ContinuationRequest, GenerationRequest
-from autoscore.backends.procedural import ProceduralBackend
-from autoscore.cache import AudioCache, CachingBackend
 from autoscore.emulator import Emulator
 from autoscore.errors import CacheError
 from autoscore.models import Audio
+from autoscore.music.backends.base import ContinuationRequest, GenerationRequest
+from autoscore.music.backends.procedural import ProceduralBackend
+from autoscore.music.cache import AudioCache, CachingBackend
 
 BASE = GenerationRequest("calm piano", 2, "vocals", steps=8, guidance=1.0, output_format="wav", seed=0)
 

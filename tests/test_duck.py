@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autoscore.duck import (
+from autoscore.errors import OptionError
+from autoscore.media.ffmpeg import decode_audio
+from autoscore.mixing.duck import (
     VAD_RATE,
     build_envelope,
     detect_loud,
@@ -16,9 +18,7 @@ from autoscore.duck import (
     make_scanner,
     smooth_regions,
 )
-from autoscore.errors import OptionError
-from autoscore.ffmpeg import decode_audio
-from autoscore.presets import MixSettings
+from autoscore.text.presets import MixSettings
 
 VOICE = Path(__file__).parent / "data" / "voice.flac"
 OFFSETS = (1.5, 9.0)

@@ -15,10 +15,10 @@ import httpx
 import pytest
 from emulator_fixtures import TEST_KEY
 
-from autoscore.backends.base import FORMATS
 from autoscore.emulator import MUSIC_PATH, OUTPAINT_PATH, RESULT_PREFIX, UPLOAD_PATH, UPLOADS_PATH, Emulator
-from autoscore.ffmpeg import decode_bytes, encode_bytes
+from autoscore.media.ffmpeg import decode_bytes, encode_bytes
 from autoscore.models import Audio
+from autoscore.music.backends.base import FORMATS
 
 AUTH = {"Authorization": f"Bearer {TEST_KEY}"}
 
@@ -581,8 +581,8 @@ def test_public_names_and_no_client_imports() -> None:
             elif isinstance(node, ast.Import):
                 imported |= {alias.name for alias in node.names}
         assert len(text.splitlines()) < 400, source.name
-    assert "..backends.procedural.composer" in imported
-    assert not {m for m in imported if "backends.base" in m or "wavespeed" in m or m == "..backends"}
+    assert "..music.backends.procedural.composer" in imported
+    assert not {m for m in imported if "backends.base" in m or "wavespeed" in m or m == "..music.backends"}
 
 
 def test_cli_serves_with_account_limits() -> None:

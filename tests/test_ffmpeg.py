@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from autoscore.errors import FFmpegError
-from autoscore.ffmpeg import Writer, decode_audio, decode_bytes, encode_bytes, read_pcm_wav
+from autoscore.media.ffmpeg import Writer, decode_audio, decode_bytes, encode_bytes, read_pcm_wav
 from autoscore.models import Audio
 
 

@@ -15,11 +15,12 @@ from hypothesis import strategies as st
 from scipy.ndimage import minimum_filter1d
 from scipy.signal import oaconvolve, resample_poly, sosfilt
 
-from autoscore import mix
-from autoscore.duck import DuckEnvelope, build_envelope
 from autoscore.errors import InputError, OptionError
-from autoscore.ffmpeg import decode_audio, encode_audio
-from autoscore.loudness import (
+from autoscore.media.ffmpeg import decode_audio, encode_audio
+from autoscore.media.pcm import PcmFile, PcmWriter
+from autoscore.mixing import mix
+from autoscore.mixing.duck import DuckEnvelope, build_envelope
+from autoscore.mixing.loudness import (
     OVERSAMPLE,
     PHASES,
     TAPS_PER_PHASE,
@@ -30,11 +31,10 @@ from autoscore.loudness import (
     k_weighting_sos,
     oversampled_peaks,
 )
-from autoscore.mix import RELEASE_CHUNK, LookaheadLimiter, MixReport, mix_audio, sliding_min
+from autoscore.mixing.mix import RELEASE_CHUNK, LookaheadLimiter, MixReport, mix_audio, sliding_min
+from autoscore.mixing.picture import write_report
 from autoscore.models import MIX_RATE, Audio
-from autoscore.pcm import PcmFile, PcmWriter
-from autoscore.presets import MixSettings
-from autoscore.report import write_report
+from autoscore.text.presets import MixSettings
 
 VOICE = Path(__file__).parent / "data" / "voice.flac"
 DURATION = 16.0

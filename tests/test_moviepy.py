@@ -19,11 +19,11 @@ from conftest import DATA, level_between
 from moviepy import AudioFileClip, ColorClip, CompositeAudioClip, concatenate_videoclips
 
 from autoscore.errors import NotesError, OptionError
-from autoscore.ffmpeg import decode_audio
+from autoscore.integrations.moviepy import AutoScore, score_clip
+from autoscore.media.ffmpeg import decode_audio
+from autoscore.media.probe import probe
 from autoscore.models import Note
-from autoscore.moviepy import AutoScore, score_clip
-from autoscore.presets import load_preset
-from autoscore.probe import probe
+from autoscore.text.presets import load_preset
 
 DURATION = 8.0
 VOICE_AT = 2.0

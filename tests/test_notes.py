@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from autoscore.errors import NotesError, UsageError
 from autoscore.models import Chapter
-from autoscore.notes import (
+from autoscore.text.notes import (
     energy_value,
     format_time,
     notes_from_chapters,

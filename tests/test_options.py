@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from autoscore.backends.base import FORMATS
 from autoscore.batch import run_batch
 from autoscore.cli import cli
 from autoscore.errors import OptionError
+from autoscore.media.render import VIDEO_CONTAINERS
+from autoscore.music.backends.base import FORMATS
 from autoscore.options import OPTION_SPECS, OUTPUT_FORMATS, ScoreOptions
-from autoscore.render import VIDEO_CONTAINERS
 
 
 def test_output_formats_are_the_renderers_containers_and_the_audio_formats() -> None:

@@ -13,14 +13,14 @@ from hypothesis import strategies as st
 
 from autoscore.errors import InputError, OptionError
 from autoscore.models import Chunk, Section
-from autoscore.plan import (
+from autoscore.music.plan import (
     MIN_CHUNK,
     Plan,
     format_plan,
     make_plan,
     plan_to_dict,
 )
-from autoscore.presets import MixSettings, Preset
+from autoscore.text.presets import MixSettings, Preset
 
 PRICE, OUTPAINT_PRICE = 0.0217, 0.0446
 MAX = 120

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from autoscore.errors import OptionError, PresetError, UsageError
-from autoscore.presets import (
+from autoscore.text.presets import (
     FORMATS,
     PRESET_FIELDS,
     TABLES,

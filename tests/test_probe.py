@@ -8,7 +8,7 @@ import pytest
 from conftest import Media, make_media, with_chapters
 
 from autoscore.errors import InputError
-from autoscore.probe import media_info_from_banner, media_info_from_ffprobe, probe
+from autoscore.media.probe import media_info_from_banner, media_info_from_ffprobe, probe
 
 
 def test_video_with_audio(media: Media) -> None:
@@ -51,7 +51,7 @@ def test_cover_art_is_not_video(tmp_path: Path) -> None:
         tmp_path / "cover.png", seconds=0.04, audio=None, vcodec="png", extra=["-frames:v", "1"]
     )
     mp3 = tmp_path / "with-cover.mp3"
-    from autoscore import ffmpeg as ff
+    from autoscore.media import ffmpeg as ff
 
     voice = Path(__file__).parent / "data" / "voice.flac"
     ff.run(["-loglevel", "error", "-i", str(voice), "-i", str(png), "-map", "0:a", "-map", "1:v",

@@ -12,11 +12,17 @@ from functools import cache
 import numpy as np
 import pytest
 
-from autoscore.backends.base import ContinuationRequest, GenerationRequest
-from autoscore.backends.procedural import SAMPLE_RATE, ProceduralBackend, compose, continue_piece, explain
-from autoscore.backends.procedural.spec import parse_prompt
 from autoscore.errors import OptionError
 from autoscore.models import Audio
+from autoscore.music.backends.base import ContinuationRequest, GenerationRequest
+from autoscore.music.backends.procedural import (
+    SAMPLE_RATE,
+    ProceduralBackend,
+    compose,
+    continue_piece,
+    explain,
+)
+from autoscore.music.backends.procedural.spec import parse_prompt
 
 SR = SAMPLE_RATE
 KRUMHANSL_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from autoscore.errors import InputError
 from autoscore.models import Chapter, Note, Section
-from autoscore.notes import notes_from_chapters, parse_notes, parse_notes_text
-from autoscore.presets import Preset, StructureSettings, list_presets, load_preset
-from autoscore.prompts import MAX_PROMPT, build_sections, is_silent, shared_tempo
+from autoscore.text.notes import notes_from_chapters, parse_notes, parse_notes_text
+from autoscore.text.presets import Preset, StructureSettings, list_presets, load_preset
+from autoscore.text.sections import MAX_PROMPT, build_sections, is_silent, shared_tempo
 
 DATA = Path(__file__).parent / "data"
 DEFAULT = Preset()

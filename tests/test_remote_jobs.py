@@ -12,14 +12,14 @@ import pytest
 from conftest import Media, make_media
 from emulator_fixtures import TEST_KEY, make_client
 
-from autoscore.cache import AudioCache
 from autoscore.cli import main
 from autoscore.emulator import Emulator
 from autoscore.errors import BackendError
-from autoscore.generate import ChunkStore, generate_chunks
+from autoscore.media.probe import probe
 from autoscore.models import Audio, Chunk
-from autoscore.presets import GenerationSettings
-from autoscore.probe import probe
+from autoscore.music.cache import AudioCache
+from autoscore.music.generate import ChunkStore, generate_chunks
+from autoscore.text.presets import GenerationSettings
 
 
 def six_chunks() -> list[Chunk]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from autoscore.resample import resample
+from autoscore.media.resample import resample
 
 
 def tone(freq: float, rate: int, seconds: float, channels: int = 2) -> np.ndarray:

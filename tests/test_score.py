@@ -8,7 +8,7 @@ import pytest
 from conftest import Media, level_between, packet_hashes, with_chapters
 
 import autoscore
-from autoscore.probe import probe
+from autoscore.media.probe import probe
 
 
 def _score(src: Path, out: Path, **kw: object) -> autoscore.ScoreResult:
@@ -44,7 +44,7 @@ def test_music_is_audible_where_the_input_is_silent(media: Media, tmp_path: Path
 def test_metadata_and_faststart_are_kept(media: Media, tmp_path: Path) -> None:
     out = tmp_path / "meta.mp4"
     _score(media.mp4, out)
-    from autoscore import ffmpeg as ff
+    from autoscore.media import ffmpeg as ff
 
     banner = ff.run(["-i", str(out), "-f", "ffmetadata", "-"], what="read tags").stdout.decode()
     assert "title=Test clip" in banner and "comment=keep me" in banner
@@ -98,7 +98,7 @@ def test_music_track_stems_and_report(media: Media, tmp_path: Path) -> None:
     stems = tmp_path / "stems"
     picture = tmp_path / "mix.png"
     result = autoscore.score(media.mkv, out, music_track=True, stems=stems, report=picture)
-    from autoscore import ffmpeg as ff
+    from autoscore.media import ffmpeg as ff
 
     banner = ff.run(["-i", str(out), "-f", "ffmetadata", "-"], what="read").stderr.decode()
     assert banner.count("Audio:") == 2 and "Music (ducked)" in banner
@@ -124,7 +124,7 @@ def test_embedded_chapters_become_sections_when_no_notes(media: Media, tmp_path:
 
 
 def autoscore_preset_with_short_sections() -> object:
-    from autoscore.presets import load_preset, override
+    from autoscore.text.presets import load_preset, override
 
     return override(load_preset(None), {"structure.min_section": 1.0})
 

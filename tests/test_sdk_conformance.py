@@ -19,7 +19,7 @@ import wavespeed
 from emulator_fixtures import TEST_KEY
 
 from autoscore.emulator import Emulator
-from autoscore.ffmpeg import decode_bytes, encode_bytes
+from autoscore.media.ffmpeg import decode_bytes, encode_bytes
 from autoscore.models import Audio
 
 MUSIC = "stability-ai/stable-audio-3/music"

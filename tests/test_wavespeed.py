@@ -19,14 +19,6 @@ import numpy as np
 import pytest
 from emulator_fixtures import TEST_KEY, RecordingClock, make_client, run
 
-from autoscore.backends.base import FORMATS, ContinuationRequest, GenerationRequest
-from autoscore.backends.wavespeed import (
-    Clock,
-    RetryPolicy,
-    Timeouts,
-    WaveSpeedBackend,
-    parse_retry_after,
-)
 from autoscore.emulator import Emulator
 from autoscore.errors import (
     AuthError,
@@ -37,6 +29,14 @@ from autoscore.errors import (
     TransportError,
 )
 from autoscore.models import Audio
+from autoscore.music.backends.base import FORMATS, ContinuationRequest, GenerationRequest
+from autoscore.music.backends.wavespeed import (
+    Clock,
+    RetryPolicy,
+    Timeouts,
+    WaveSpeedBackend,
+    parse_retry_after,
+)
 
 
 def request(seconds: int = 2, fmt: str = "wav", prompt: str = "calm piano, soft pads") -> GenerationRequest:

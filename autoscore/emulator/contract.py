@@ -110,7 +110,7 @@ def music(spec: dict[str, Any], duration: int) -> Callable[[], Audio]:
     """The render for a music submission; seed 0 because the model takes none."""
 
     def make() -> Audio:
-        from ..backends.procedural.composer import compose_text
+        from ..music.backends.procedural.composer import compose_text
 
         return compose_text(spec["prompt"], duration, spec["negative_prompt"], spec["guidance"],
                             spec["steps"])
@@ -124,9 +124,9 @@ def outpainting(
     def make() -> Audio:
         import numpy as np
 
-        from ..backends.procedural.composer import extend_text
-        from ..ffmpeg import decode_bytes
+        from ..media.ffmpeg import decode_bytes
         from ..models import Audio
+        from ..music.backends.procedural.composer import extend_text
 
         audio = decode_bytes(source, OUTPUT_RATE, 2)
         if after > 0:

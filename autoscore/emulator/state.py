@@ -250,7 +250,7 @@ class State:
         task.done.set()
 
     def _render(self, task: Task, make: Callable[[], Audio], key: str | None) -> None:
-        from ..ffmpeg import encode_bytes
+        from ..media.ffmpeg import encode_bytes
 
         started = time.monotonic()
         try:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from autoscore.ffmpeg import decode_audio, run
+from autoscore.media.ffmpeg import decode_audio, run
 
 TEXT = "The river rose quickly after the storm. Nobody crossed the old bridge until morning."
 RATE = 16000

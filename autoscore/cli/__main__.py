@@ -1,0 +1,5 @@
+"""``python -m autoscore.cli`` is the ``autoscore`` command."""
+
+from . import main
+
+main()

@@ -1,0 +1,1 @@
+"""autoscore inside other tools (moviepy)."""

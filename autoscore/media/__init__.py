@@ -1,0 +1,1 @@
+"""Media in and out: the only place that runs ffmpeg or ffprobe."""

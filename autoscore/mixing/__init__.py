@@ -1,0 +1,1 @@
+"""Ducking, loudness, limiting and the mix, and the picture of it."""

@@ -1,0 +1,1 @@
+"""The music: plan the chunks, generate them (backends, cache), and assemble the joins."""

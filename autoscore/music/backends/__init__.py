@@ -1,0 +1,54 @@
+"""Music generators, chosen by name.
+
+``auto`` picks the remote generator when ``WAVESPEED_API_KEY`` is set and the embedded
+composer otherwise, so a new user with no key still gets music.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ...errors import OptionError
+from .base import FORMATS, MAX_DURATION, Backend, ContinuationRequest, GenerationRequest
+
+__all__ = [
+    "BACKENDS",
+    "FORMATS",
+    "MAX_DURATION",
+    "Backend",
+    "ContinuationRequest",
+    "GenerationRequest",
+    "make_backend",
+    "resolve_backend_name",
+]
+
+BACKENDS = ("auto", "procedural", "wavespeed")
+
+
+def resolve_backend_name(name: str, api_key: str | None = None) -> str:
+    if name not in BACKENDS:
+        raise OptionError(f"Unknown backend {name!r}: use one of {', '.join(BACKENDS)}.")
+    if name == "auto":
+        return "wavespeed" if (api_key or os.environ.get("WAVESPEED_API_KEY")) else "procedural"
+    return name
+
+
+def make_backend(
+    name: str,
+    *,
+    api_key: str | None = None,
+    api_base: str | None = None,
+    concurrency: int | None = None,
+) -> Backend:
+    """Build the backend ``name`` (after ``auto`` is resolved) with the given options."""
+    resolved = resolve_backend_name(name, api_key)
+    if resolved == "procedural":
+        from .procedural import ProceduralBackend
+
+        return ProceduralBackend(max_concurrency=concurrency or 2)
+    from .wavespeed import WaveSpeedBackend
+
+    # Every job in this process that uses the same account shares one in-flight limit, so
+    # a batch learns the account's limit once instead of once per file.
+    return WaveSpeedBackend(api_key=api_key, base_url=api_base, max_concurrency=concurrency,
+                            share_account=True)

@@ -1,0 +1,147 @@
+"""The contract every music generator meets.
+
+A backend turns one ``GenerationRequest`` (at most 120 s) into decoded ``Audio``. Chunking,
+caching, concurrency limits and joining live above it, so a new backend only has to
+speak to its generator. Requests are validated here, before any money is spent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ...errors import OptionError
+from ...models import Audio
+
+if TYPE_CHECKING:
+    from .retry import Throttle
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "FORMATS",
+    "MAX_DURATION",
+    "Backend",
+    "ContinuationRequest",
+    "GenerationRequest",
+]
+
+FORMATS: tuple[str, ...] = ("mp3", "wav", "flac", "ogg", "opus", "m4a", "aac")
+MAX_DURATION = 120
+MAX_EXTEND = 380
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """The fields of the provider's music endpoint, plus ``seed``.
+
+    The remote model takes no seed; ``seed`` is our variation index. It keeps two chunks
+    with identical text from sharing one cache entry, and is the procedural composer's
+    random seed.
+    """
+
+    prompt: str
+    duration: int = 30
+    negative_prompt: str = ""
+    steps: int = 8
+    guidance: float = 1.0
+    output_format: str = "wav"
+    seed: int = 0
+
+    def validate(self) -> None:
+        if not self.prompt or not self.prompt.strip():
+            raise OptionError("The prompt is empty: describe the music (style, mood, instruments).")
+        if isinstance(self.duration, bool) or not isinstance(self.duration, int):
+            raise OptionError(f"Duration must be a whole number of seconds, got {self.duration!r}.")
+        if not 1 <= self.duration <= MAX_DURATION:
+            raise OptionError(
+                f"Duration {self.duration} s is out of range: the generator takes 1 to "
+                f"{MAX_DURATION} s per request (autoscore chunks longer music for you)."
+            )
+        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or not 1 <= self.steps <= 100:
+            raise OptionError(f"Steps {self.steps!r} is out of range: use a whole number from 1 to 100.")
+        if not 0 <= float(self.guidance) <= 25:
+            raise OptionError(f"Guidance {self.guidance!r} is out of range: use 0 to 25.")
+        if self.output_format not in FORMATS:
+            raise OptionError(
+                f"Unknown format {self.output_format!r}: use one of {', '.join(FORMATS)}."
+            )
+
+    def key_fields(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ContinuationRequest:
+    """Extend ``source`` by ``extend_after`` seconds in the same tempo, key and sound."""
+
+    source: Audio
+    prompt: str
+    extend_after: int
+    negative_prompt: str = ""
+    steps: int = 8
+    guidance: float = 1.0
+    output_format: str = "wav"
+    seed: int = 0
+
+    def validate(self) -> None:
+        GenerationRequest(
+            self.prompt, 1, self.negative_prompt, self.steps, self.guidance, self.output_format
+        ).validate()
+        if not 1 <= self.extend_after <= MAX_EXTEND:
+            raise OptionError(f"Extension of {self.extend_after} s is out of range: use 1 to {MAX_EXTEND}.")
+
+
+class Backend(ABC):
+    """One music generator. Subclasses set the class attributes and ``generate``."""
+
+    name: ClassVar[str]
+    model: ClassVar[str]
+    price_per_request: ClassVar[float] = 0.0
+    outpaint_price: ClassVar[float] = 0.0
+    max_concurrency: int = 4
+    on_throttle: Callable[[Throttle], None] | None = None
+    """Told when requests wait on the provider's account limits, for a progress display."""
+    on_warning: Callable[[str], None] | None = None
+    """Told what the user should know while the job goes on; logged when unset."""
+
+    def warn(self, message: str) -> None:
+        if self.on_warning is not None:
+            self.on_warning(message)
+        else:
+            log.warning("%s", message)
+
+    def start_job(self, requests: int, timeout: float | None = None) -> None:  # noqa: B027 - optional hook
+        """A job of ``requests`` requests starts; all of it must end within ``timeout`` seconds
+        (None: the backend's own default, which grows with the number of requests)."""
+
+    @property
+    def spent(self) -> float:
+        """Dollars this instance has been charged: completed paid tasks only."""
+        return 0.0
+
+    @abstractmethod
+    async def generate(self, request: GenerationRequest) -> Audio:
+        """Audio of ``request.duration`` seconds (within a few ms), any rate, stereo."""
+
+    async def outpaint(self, request: ContinuationRequest) -> Audio:
+        """The source followed by ``extend_after`` new seconds that continue it."""
+        raise OptionError(f"The {self.name} backend cannot continue audio; use --join crossfade.")
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
+        """Release connections; called once per job."""
+
+    def generate_sync(self, request: GenerationRequest) -> Audio:
+        """Blocking wrapper for scripts and the emulator's worker threads."""
+
+        async def once() -> Audio:
+            try:
+                return await self.generate(request)
+            finally:
+                await self.aclose()
+
+        return asyncio.run(once())

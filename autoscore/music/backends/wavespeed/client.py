@@ -1,0 +1,678 @@
+"""Stable Audio 3 Music on WaveSpeedAI, over httpx.
+
+The contract is in ``docs/wavespeed-api.md``. Every request is: wait for room under the
+account's limits, submit, poll until a terminal status, download ``data.outputs[0]``,
+decode and check the length. The rules that matter, because each task costs money:
+
+* A submission is resent only when the server cannot have made a task: a 429, or a
+  connection that never opened. An answer lost after the request went out (read
+  timeout, dropped connection, 5xx) is reported, never resent: the task may exist.
+* A 429 on submit never fails a job while its deadline allows: the shared
+  ``AccountGate`` (``retry.py``) lowers the in-flight limit, waits as the server asks and
+  queues the rest. Polls are paced (first after about a second, then growing, with a
+  ceiling on polls per second for the whole job).
+* Only completed tasks are counted as spent. The provider refunds tasks that end
+  ``failed``, ``cancelled``, ``timeout`` or ``deleted``.
+* The API key goes only to the API's own base URL: the result URL is built from the base
+  rather than taken from the answer, and downloads and signed uploads go without it.
+
+httpx is the seam: pass ``transport=`` (``httpx.MockTransport`` in tests) or a whole
+``http_client=``; the clock, retry policy and gate are injectable the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, NoReturn
+from urllib.parse import urlsplit
+
+import httpx
+import numpy as np
+
+from .... import __version__
+from ....errors import (
+    AuthError,
+    AutoscoreError,
+    BackendError,
+    OptionError,
+    RemoteTaskError,
+    TransportError,
+    register_secret,
+)
+from ....media.ffmpeg import decode_audio, encode_bytes, read_pcm_wav
+from ....models import Audio
+from ..base import Backend, ContinuationRequest, GenerationRequest
+from ..retry import AccountGate, Clock, PollPacer, RetryPolicy, Throttle, Ticket, account_gate
+from .answers import (
+    API_KEY_ENV,
+    FAILED,
+    PENDING,
+    Step,
+    TaskRef,
+    describe,
+    envelope_data,
+    host_of,
+    message_of,
+    path_of,
+    raise_for_answer,
+)
+from .transfer import RETRY_STATUSES, download_to, upload_source
+
+__all__ = [
+    "BASE_URL_ENV",
+    "DEFAULT_BASE_URL",
+    "DEFAULT_CONCURRENCY",
+    "Timeouts",
+    "WaveSpeedBackend",
+    "check_base_url",
+    "default_job_timeout",
+]
+
+log = logging.getLogger(__name__)
+
+BASE_URL_ENV = "WAVESPEED_BASE_URL"
+DEFAULT_BASE_URL = "https://api.wavespeed.ai"
+MUSIC_PATH = "/api/v3/stability-ai/stable-audio-3/music"
+OUTPAINT_PATH = "/api/v3/stability-ai/stable-audio-3/audio-outpainting"
+RESULT_PATH = "/api/v3/predictions/{id}/result"
+OUTPUT_RATE = 44100
+"""The model's native rate; downloads are decoded at it so nothing is resampled twice."""
+
+MIN_TASK_SECONDS = 30.0
+"""A task is not started with less of the job's time left than this (or a quarter of it)."""
+
+DEFAULT_CONCURRENCY = 8
+"""Requests in flight at once unless --concurrency says otherwise; a smaller account
+limit is learnt from its 429s."""
+
+
+def default_job_timeout(requests: int) -> float:
+    """Seconds a whole job may take: five minutes, plus three per request.
+
+    Three minutes a request covers a new account's limits (about two tasks a minute,
+    two at once) with room for the provider's own queue.
+    """
+    return 300.0 + 180.0 * max(1, requests)
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds. ``submit``, ``poll`` and ``upload`` bound one exchange; ``download`` bounds
+    each read of a streamed body, not the whole of it. ``job`` bounds one request from
+    submission to decoded audio when no job was started with ``start_job`` (None for no
+    bound)."""
+
+    connect: float = 10.0
+    submit: float = 60.0
+    poll: float = 30.0
+    download: float = 60.0
+    upload: float = 120.0
+    job: float | None = 900.0
+
+
+class _NotSent(Exception):
+    """The request never left: safe to send again, even a submission."""
+
+
+class _Slot:
+    """A held gate ticket, returned exactly once however the task ends."""
+
+    def __init__(self, gate: AccountGate, ticket: Ticket) -> None:
+        self.gate, self.ticket, self.open = gate, ticket, True
+
+    def release(self, *, succeeded: bool) -> None:
+        if self.open:
+            self.open = False
+            self.gate.release(self.ticket, succeeded=succeeded)
+
+
+class WaveSpeedBackend(Backend):
+    """Submit, poll, download, verify; many requests at once, within the account's limits."""
+
+    name: ClassVar[str] = "wavespeed"
+    model: ClassVar[str] = "stability-ai/stable-audio-3/music"
+    price_per_request: ClassVar[float] = 0.0217
+    outpaint_price: ClassVar[float] = 0.0446
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        max_concurrency: int | None = None,
+        *,
+        retry: RetryPolicy | None = None,
+        timeouts: Timeouts | None = None,
+        clock: Clock | None = None,
+        gate: AccountGate | None = None,
+        share_account: bool = False,
+        transport: httpx.AsyncBaseTransport | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        poll_interval: float = 1.0,
+        poll_interval_max: float = 3.0,
+        polls_per_second: int = 8,
+        sync_mode: bool = False,
+        length_tolerance: float = 0.35,
+        seed: int | None = None,
+    ) -> None:
+        # The key is normalised once; this exact string is sent and redacted.
+        key = (api_key if api_key is not None else os.environ.get(API_KEY_ENV, "")).strip()
+        if not key:
+            raise AuthError(
+                f"No WaveSpeed API key: set {API_KEY_ENV} or pass --api-key "
+                "(or use --backend procedural to make music offline)."
+            )
+        register_secret(key)
+        self._key = key
+        self.base_url = check_base_url(base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL)
+        if max_concurrency is not None and max_concurrency < 1:
+            raise OptionError(f"Concurrency {max_concurrency} is out of range: use 1 or more.")
+        self.max_concurrency = max_concurrency or DEFAULT_CONCURRENCY
+        self.retry = retry or RetryPolicy()
+        self.timeouts = timeouts or Timeouts()
+        self.clock = clock or Clock()
+        if gate is None:
+            gate = (account_gate(self.base_url, key, self.max_concurrency) if share_account
+                    else AccountGate(self.max_concurrency))
+        self.gate = gate
+        self._transport = transport
+        self._given_client = http_client
+        self.poll_interval = poll_interval
+        """Seconds from submission to the first poll. The next comes half that later, and
+        each interval after grows by a fifth up to ``poll_interval_max``: a task that takes
+        two seconds is seen done about 0.1 s late, one that takes a minute costs some 25 polls."""
+        self.poll_interval_max = max(poll_interval, poll_interval_max)
+        self.pacer = PollPacer(polls_per_second)
+        self.sync_mode = sync_mode
+        self.length_tolerance = length_tolerance
+        """Seconds (plus 1 % of the length) the decoded audio may differ before it counts as broken."""
+        self._rng = random.Random(seed)
+        self.music_requests = 0
+        self.outpaint_requests = 0
+        """Tasks that completed: the ones the provider charges for."""
+        self.refunded = 0
+        """Tasks that ended failed, cancelled, timeout or deleted: refunded by the provider."""
+        self.unsettled = 0
+        """Tasks created whose end we did not see: they may still complete and be charged."""
+        self._job_deadline: float | None = None
+        self._job_timeout: float | None = None
+        self._warned_cap = False
+        self._client: httpx.AsyncClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._scratch: tempfile.TemporaryDirectory[str] | None = None
+
+    def __repr__(self) -> str:  # no key here, ever
+        return f"WaveSpeedBackend(base_url={self.base_url!r}, max_concurrency={self.max_concurrency})"
+
+    @property
+    def cost(self) -> float:
+        """Dollars charged so far by this instance: completed tasks times their price."""
+        return self.music_requests * self.price_per_request + self.outpaint_requests * self.outpaint_price
+
+    @property
+    def spent(self) -> float:
+        return self.cost
+
+    def start_job(self, requests: int, timeout: float | None = None) -> None:
+        self._job_timeout = timeout if timeout is not None else default_job_timeout(requests)
+        self._job_deadline = self.clock.monotonic() + self._job_timeout
+
+    # -- public API ------------------------------------------------------------------
+
+    async def generate(self, request: GenerationRequest) -> Audio:
+        request.validate()
+        payload: dict[str, Any] = {
+            "prompt": request.prompt,
+            "duration": request.duration,
+            "num_inference_steps": request.steps,
+            "guidance_scale": float(request.guidance),
+            "output_format": request.output_format,
+        }
+        if request.negative_prompt:
+            payload["negative_prompt"] = request.negative_prompt
+        ref = self._ref(f"generate {request.duration} s of music")
+        data = await self._run_task(MUSIC_PATH, payload, ref)
+        self.music_requests += 1
+        return await self._collect(data, ref, request.output_format, (float(request.duration),))
+
+    async def outpaint(self, request: ContinuationRequest) -> Audio:
+        request.validate()
+        ref = self._ref(f"extend {request.source.duration:.1f} s of music by {request.extend_after} s")
+        encoded = await asyncio.to_thread(encode_bytes, request.source, "flac")
+        source_url = await upload_source(self, encoded, ref)
+        payload: dict[str, Any] = {
+            "audio": source_url,
+            "prompt": request.prompt,
+            "extend_seconds_before": 0,
+            "extend_seconds_after": request.extend_after,
+            "num_inference_steps": request.steps,
+            "guidance_scale": float(request.guidance),
+            "output_format": request.output_format,
+        }
+        if request.negative_prompt:
+            payload["negative_prompt"] = request.negative_prompt
+        data = await self._run_task(OUTPAINT_PATH, payload, ref)
+        self.outpaint_requests += 1
+        expected = request.source.duration + request.extend_after
+        # The endpoint answers with the whole extended clip; a provider that sends back
+        # only the new seconds is accepted too, and the source is put in front again.
+        audio = await self._collect(data, ref, request.output_format, (expected, float(request.extend_after)))
+        if abs(audio.duration - request.extend_after) < abs(audio.duration - expected):
+            source = _at_rate(request.source, audio.rate)
+            audio = Audio(np.concatenate([source, audio.samples]), audio.rate)
+        return audio
+
+    async def aclose(self) -> None:
+        if self._client is not None and self._client is not self._given_client:
+            await self._client.aclose()
+        self._client, self._loop = None, None
+        if self._scratch is not None:
+            self._scratch.cleanup()
+            self._scratch = None
+
+    # -- what transfer.py needs (the Sender protocol) ----------------------------------
+
+    def http(self) -> httpx.AsyncClient:
+        """The client for this event loop; ``generate_sync`` makes a new loop each call."""
+        if self._given_client is not None:
+            return self._given_client
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop or self._client is None:
+            self._loop = loop
+            limits = httpx.Limits(max_connections=self.max_concurrency * 2 + 4, max_keepalive_connections=8)
+            self._client = httpx.AsyncClient(limits=limits, follow_redirects=False, transport=self._transport)
+        return self._client
+
+    def api_headers(self) -> dict[str, str]:
+        """What every call to the API itself carries; never sent to a CDN or a signed URL."""
+        return {
+            "Authorization": f"Bearer {self._key}",
+            "X-Client-Name": "autoscore",
+            "X-Client-Version": __version__,
+        }
+
+    @property
+    def attempts(self) -> int:
+        return self.retry.attempts
+
+    @property
+    def upload_timeout(self) -> float:
+        return self.timeouts.upload
+
+    @property
+    def download_timeout(self) -> float:
+        return self.timeouts.download
+
+    @property
+    def connect_timeout(self) -> float:
+        return self.timeouts.connect
+
+    def read_timeout(self, seconds: float, ref: TaskRef) -> float:
+        """``seconds``, or less when the deadline is nearer."""
+        if ref.deadline is None:
+            return seconds
+        return max(0.001, min(seconds, ref.deadline - self.clock.monotonic()))
+
+    async def pause(self, retry: int, hint: str | None, ref: TaskRef, problem: str) -> None:
+        delay = self.retry.delay(retry, hint, self.clock.time(), self._rng)
+        if ref.deadline is not None and self.clock.monotonic() + delay > ref.deadline:
+            self._timed_out(ref)
+        log.debug("wavespeed: retry %d for %s in %.2f s (%s)", retry, ref.what, delay, problem)
+        await self.clock.sleep(delay)
+
+    async def request(
+        self, method: str, url: str, ref: TaskRef, step: Step, *, read_timeout: float,
+        exact_headers: bool = False, **kwargs: Any
+    ) -> httpx.Response:
+        """A request that is safe to repeat (poll, upload), sent until an answer not worth retrying.
+
+        A poll of a task that exists keeps trying until the job's deadline rather than for a
+        number of tries: giving up would abandon a task that is still charged.
+        """
+        retry = 0
+        tries = None if step is Step.POLL and ref.deadline is not None else self.retry.attempts
+        while True:
+            answer: httpx.Response | None = None
+            try:
+                answer = await self._exchange(method, url, ref, read_timeout, exact_headers=exact_headers,
+                                              **kwargs)
+            except _NotSent as exc:
+                problem = str(exc)
+            except (httpx.TransportError, TimeoutError) as exc:
+                problem = f"{describe(exc)} from {host_of(url)}"
+            else:
+                if answer.status_code not in RETRY_STATUSES:
+                    return answer
+                problem = f"HTTP {answer.status_code}: {message_of(answer)}"
+            retry += 1
+            if tries is not None and retry >= tries:
+                if answer is not None:
+                    raise_for_answer(answer, ref, step, exhausted=True)
+                raise TransportError(
+                    f"Could not reach WaveSpeed to {ref.what} after {self.retry.attempts} tries ({problem}); "
+                    "check the network connection or --api-base and run again.",
+                    task_id=ref.task_id, charged=None if ref.task_id else False,
+                )
+            await self.pause(retry, answer.headers.get("Retry-After") if answer is not None else None,
+                             ref, problem)
+
+    # -- one task: admit, submit, wait ---------------------------------------------------
+
+    def _ref(self, what: str) -> TaskRef:
+        if self._job_deadline is not None:
+            return TaskRef(what, self._job_deadline)
+        limit = self.timeouts.job
+        return TaskRef(what, None if limit is None else self.clock.monotonic() + limit)
+
+    def _notify(self, throttle: Throttle) -> None:
+        if self.on_throttle is not None:
+            self.on_throttle(throttle)
+
+    async def _admit(self, ref: TaskRef) -> _Slot:
+        try:
+            ticket = await self.gate.acquire(self.clock, deadline=ref.deadline, on_wait=self._notify)
+        except TimeoutError:
+            raise BackendError(
+                f"Ran out of time waiting for room under the WaveSpeed account's limits to {ref.what} "
+                f"(the job may take {self._limit_text()}). Nothing was charged for it; raise --timeout, "
+                "or run again later (finished chunks are cached).",
+                status=429, charged=False,
+            ) from None
+        return _Slot(self.gate, ticket)
+
+    def _limit_text(self) -> str:
+        limit = self._job_timeout if self._job_timeout is not None else self.timeouts.job
+        return f"{limit:g} s" if limit is not None else "as long as it needs"
+
+    async def _run_task(self, path: str, payload: dict[str, Any], ref: TaskRef) -> dict[str, Any]:
+        """Submit (resending only what cannot have made a task) and wait for a terminal status."""
+        body = dict(payload, enable_sync_mode=True) if self.sync_mode else payload
+        refusals = connect_failures = 0
+        while True:
+            slot = await self._admit(ref)
+            try:
+                self._check_time_to_start(ref)
+                # A paid request gets its whole timeout even near the deadline: cutting it
+                # short would turn an answer on its way into a task of unknown fate.
+                resp = await self._exchange("POST", self.base_url + path, ref, self._submit_timeout(),
+                                            bounded=False, json=body, headers=self.api_headers())
+            except _NotSent as exc:
+                slot.release(succeeded=False)
+                connect_failures += 1
+                if connect_failures >= self.retry.attempts:
+                    raise TransportError(
+                        f"Could not reach WaveSpeed to {ref.what} after {self.retry.attempts} tries ({exc}); "
+                        "check the network connection or --api-base and run again.", charged=False,
+                    ) from exc
+                await self.pause(connect_failures, None, ref, str(exc))
+                continue
+            except (httpx.TransportError, TimeoutError) as exc:
+                slot.release(succeeded=False)
+                self.unsettled += 1
+                self._unknown_outcome(ref, exc)
+            except BaseException:
+                slot.release(succeeded=False)
+                raise
+            if resp.status_code == 429 or _envelope_code(resp) == 429:
+                refusals += 1
+                wait, capped = self._refusal_wait(resp, refusals)
+                slot.open = False
+                self.gate.refused(slot.ticket, wait, self.clock.monotonic())
+                if capped:
+                    self._say_capped(resp)
+                continue
+            try:
+                try:
+                    data = envelope_data(resp, ref, Step.SUBMIT)
+                    task_id = data.get("id")
+                    if not isinstance(task_id, str) or not task_id:
+                        raise BackendError(f"WaveSpeed accepted the request to {ref.what} but returned no "
+                                           "task id.", charged=None)
+                except BackendError as exc:
+                    self.unsettled += exc.charged is None
+                    raise
+                ref.task_id = task_id
+                log.debug("wavespeed: task %s submitted (%s)", task_id, data.get("status"))
+                return await self._wait(data, ref, slot)
+            finally:
+                slot.release(succeeded=False)
+
+    def _submit_timeout(self) -> float:
+        if not self.sync_mode:
+            return self.timeouts.submit
+        return self.timeouts.submit + (self._job_timeout or self.timeouts.job or 0.0)
+
+    def _check_time_to_start(self, ref: TaskRef) -> None:
+        """No new task when the job could not wait for it: it would be abandoned and still charged."""
+        if ref.deadline is None:
+            return
+        limit = self._job_timeout if self._job_timeout is not None else self.timeouts.job or 0.0
+        needed = min(MIN_TASK_SECONDS, 0.25 * limit)
+        if ref.deadline - self.clock.monotonic() < needed:
+            raise TransportError(
+                f"Too little of the job's time is left to {ref.what} (under {needed:g} s of "
+                f"{self._limit_text()}); nothing was sent or charged for it. Allow more with --timeout, "
+                "or run again (finished chunks are cached).", charged=False,
+            )
+
+    def _refusal_wait(self, resp: httpx.Response, refusals: int) -> tuple[float, bool]:
+        """How long a 429 holds submissions: its Retry-After (capped), else backoff; never
+        less than the backoff's base, so ``Retry-After: 0`` cannot make a busy loop."""
+        wait, capped = self.retry.hinted(resp.headers.get("Retry-After"), self.clock.time())
+        if wait is None:
+            wait = self.retry.backoff(refusals, self._rng)
+        return max(wait, self.retry.base), capped
+
+    def _say_capped(self, resp: httpx.Response) -> None:
+        if not self._warned_cap:
+            self._warned_cap = True
+            asked = " ".join(resp.headers.get("Retry-After", "").split())[:40]
+            self.warn(f"WaveSpeed asked autoscore to wait {asked} s before sending more; autoscore waits "
+                      f"{self.retry.retry_after_cap:g} s at most between tries.")
+
+    async def _wait(self, data: dict[str, Any], ref: TaskRef, slot: _Slot) -> dict[str, Any]:
+        """Poll at growing intervals until the task ends; its slot under the limit ends with it."""
+        url = self.base_url + RESULT_PATH.format(id=ref.task_id)
+        interval = self.poll_interval
+        first = True
+        while True:
+            status = str(data.get("status", ""))
+            if status == "completed":
+                slot.release(succeeded=True)
+                ref.completed = True
+                return data
+            if status in FAILED:
+                slot.release(succeeded=False)
+                self.refunded += 1
+                reason = str(data.get("error") or "no reason given")
+                raise RemoteTaskError(
+                    f"WaveSpeed task {ref.task_id} ended {status} while trying to {ref.what}: {reason}. "
+                    "The provider refunds such tasks, so it was not charged; run again to retry "
+                    "(audio already made is cached).",
+                    task_id=ref.task_id, status=status, charged=False,
+                )
+            if status not in PENDING:
+                log.debug("wavespeed: task %s has unknown status %r; still polling", ref.task_id, status)
+            if ref.deadline is not None and self.clock.monotonic() + interval > ref.deadline:
+                self.unsettled += 1
+                self._timed_out(ref)
+            await self.clock.sleep(interval)
+            interval = min(self.poll_interval_max, interval * (0.5 if first else 1.2))
+            first = False
+            await self.pacer.turn(self.clock)
+            try:
+                resp = await self.request("GET", url, ref, Step.POLL, read_timeout=self.timeouts.poll,
+                                          headers=self.api_headers())
+                data = envelope_data(resp, ref, Step.POLL)
+            except BackendError:
+                self.unsettled += 1
+                raise
+
+    async def _collect(
+        self, data: dict[str, Any], ref: TaskRef, fmt: str, lengths: tuple[float, ...]
+    ) -> Audio:
+        """Download the completed task's audio and check it; a file that is not usable is fetched again."""
+        outputs = data.get("outputs")
+        if not isinstance(outputs, list) or not outputs or not isinstance(outputs[0], str):
+            raise BackendError(f"WaveSpeed task {ref.task_id} completed without an output URL.",
+                               task_id=ref.task_id, charged=True)
+        url = outputs[0]
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise BackendError(f"WaveSpeed task {ref.task_id} returned an output that is not a URL: {url!r}.",
+                               task_id=ref.task_id, charged=True)
+        problem = ""
+        for attempt in range(1, self.retry.attempts + 1):
+            if attempt > 1:
+                await self.pause(attempt - 1, None, ref, f"download ({problem})")
+            path = await download_to(self, url, ref, self._scratch_dir(), "." + fmt)
+            try:
+                audio = await asyncio.to_thread(_decode_file, path, fmt)
+            except AutoscoreError as exc:
+                problem = f"not decodable as {fmt}: {exc}"
+                continue
+            finally:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            for length in lengths:
+                fitted = self._fit(audio, length)
+                if fitted is not None:
+                    log.debug("wavespeed: task %s done, %.2f s of audio", ref.task_id, audio.duration)
+                    return fitted
+            wanted = " or ".join(f"{length:.2f} s" for length in lengths)
+            problem = f"{audio.duration:.2f} s of audio instead of {wanted}"
+        raise BackendError(
+            f"WaveSpeed task {ref.task_id} produced a file that is not usable ({problem}) after "
+            f"{self.retry.attempts} downloads; run again later (the task was charged).",
+            task_id=ref.task_id, charged=True,
+        )
+
+    def _scratch_dir(self) -> Path:
+        if self._scratch is None:
+            self._scratch = tempfile.TemporaryDirectory(prefix="autoscore-dl-")
+        return Path(self._scratch.name)
+
+    def _fit(self, audio: Audio, seconds: float) -> Audio | None:
+        """Exactly ``seconds`` long (codec padding trimmed, a short tail padded), or None if far off."""
+        target = round(seconds * audio.rate)
+        tolerance = round((self.length_tolerance + 0.01 * seconds) * audio.rate)
+        if audio.frames == 0 or abs(audio.frames - target) > tolerance:
+            return None
+        if audio.frames >= target:
+            return Audio(audio.samples[:target], audio.rate)
+        pad = np.zeros((target - audio.frames, audio.channels), np.float32)
+        return Audio(np.concatenate([audio.samples, pad]), audio.rate)
+
+    # -- one HTTP exchange -----------------------------------------------------------
+
+    async def _exchange(self, method: str, url: str, ref: TaskRef, read_timeout: float, *,
+                        bounded: bool = True, exact_headers: bool = False, **kwargs: Any) -> httpx.Response:
+        """Send once. A connection that never opened is ``_NotSent``; anything later is the
+        caller's to judge (an httpx error or ``TimeoutError``).
+
+        ``bounded`` cuts the timeout to the job's deadline. ``exact_headers`` sends only the
+        given headers (and Host and Content-Length), for a signed URL that names its headers.
+        """
+        if bounded:
+            self._check_deadline(ref)
+        bound = self.read_timeout(read_timeout, ref) if bounded else read_timeout
+        timeout = httpx.Timeout(bound, connect=self.timeouts.connect, pool=self.timeouts.connect)
+        client = self.http()
+        try:
+            # httpx's read timeout is per read; a body that trickles in needs a total bound too.
+            async with asyncio.timeout(bound + (0.0 if bounded else self.timeouts.connect)):
+                if exact_headers:
+                    req = client.build_request(method, url, timeout=timeout, **kwargs)
+                    given = {k.lower() for k in kwargs.get("headers") or {}}
+                    for name in ("accept", "accept-encoding", "connection", "user-agent"):
+                        if name not in given and name in req.headers:
+                            del req.headers[name]
+                    resp = await client.send(req)
+                else:
+                    resp = await client.request(method, url, timeout=timeout, **kwargs)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise _NotSent(f"could not connect to {host_of(url)} ({describe(exc)})") from exc
+        log.debug("wavespeed: %s %s -> %d", method, path_of(url), resp.status_code)
+        return resp
+
+    def _check_deadline(self, ref: TaskRef) -> None:
+        if ref.deadline is not None and self.clock.monotonic() >= ref.deadline:
+            self._timed_out(ref)
+
+    def _timed_out(self, ref: TaskRef) -> NoReturn:
+        if ref.completed:
+            task = f" (task {ref.task_id} completed and was charged; its audio could not be fetched in time)"
+            charged: bool | None = True
+        elif ref.task_id:
+            task, charged = f" (task {ref.task_id} may still finish and be charged)", None
+        else:
+            task, charged = "", False
+        raise TransportError(
+            f"Gave up trying to {ref.what} after {self._limit_text()}{task}; the service may be "
+            "overloaded: try again later, or allow more time with --timeout.",
+            task_id=ref.task_id, charged=charged,
+        )
+
+    def _unknown_outcome(self, ref: TaskRef, exc: BaseException) -> NoReturn:
+        raise TransportError(
+            f"The request to {ref.what} was sent but no answer came back ({describe(exc)}). "
+            "WaveSpeed may have created and charged the task, so autoscore does not resend it "
+            "automatically; check your WaveSpeed dashboard, then run again (finished chunks are cached).",
+            charged=None,
+        ) from exc
+
+
+def _envelope_code(resp: httpx.Response) -> object:
+    """The ``code`` inside a 200 answer's JSON (some gateways say 429 there), or None."""
+    if resp.status_code != 200:
+        return None
+    try:
+        body = resp.json()
+    except ValueError:
+        return None
+    return body.get("code") if isinstance(body, dict) else None
+
+
+def check_base_url(url: str) -> str:
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise OptionError(f"The API base {url!r} is not an http(s) URL, e.g. {DEFAULT_BASE_URL}.")
+    return url.strip().rstrip("/")
+
+
+def _decode_file(path: Path, fmt: str) -> Audio:
+    """The downloaded file as float samples at the model's rate.
+
+    PCM WAV is read directly and FLAC by libFLAC inside pedalboard (already here for the
+    composer), each about half the time of an ffmpeg run, and identical to it to the last
+    bit of a float; anything else, or a file either cannot read, goes through ffmpeg.
+    """
+    if fmt == "wav":
+        direct = read_pcm_wav(path.read_bytes(), OUTPUT_RATE, 2)
+        if direct is not None:
+            return direct
+    if fmt == "flac":
+        from pedalboard.io import AudioFile
+
+        try:
+            with AudioFile(str(path)) as f:
+                if f.samplerate == OUTPUT_RATE and f.num_channels == 2:
+                    return Audio(np.ascontiguousarray(f.read(f.frames).T, dtype=np.float32), OUTPUT_RATE)
+        except (OSError, ValueError, RuntimeError):
+            pass  # let ffmpeg try, and say what is wrong if it cannot either
+    return decode_audio(path, OUTPUT_RATE, 2)
+
+
+def _at_rate(audio: Audio, rate: int) -> np.ndarray:
+    """``audio``'s samples at ``rate``, stereo, for joining to a download."""
+    samples = audio.samples if audio.channels == 2 else np.repeat(audio.samples[:, :1], 2, axis=1)
+    if audio.rate == rate:
+        return samples
+    from ....media.resample import resample
+
+    return resample(samples, audio.rate, rate)

@@ -1,0 +1,1 @@
+"""Text inputs: scene notes, style presets, and the sections built from them."""
