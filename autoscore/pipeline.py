@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import logging
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, fields
@@ -20,7 +19,7 @@ from typing import Any
 
 from .errors import BackendError, CostLimitError, NotesError, OptionError
 from .media import render
-from .media.files import unwritable_reason
+from .media.files import scratch_folder, unwritable_reason
 from .media.pcm import PcmFile, PcmWriter
 from .media.probe import probe
 from .mixing.mix import MixReport, mix_audio
@@ -407,8 +406,7 @@ def score(
     rep.plan(job.plan)
 
     cache = AudioCache(Path(opts.cache_dir) if opts.cache_dir else None, enabled=opts.use_cache)
-    with tempfile.TemporaryDirectory(prefix="autoscore-") as tmp:
-        work = Path(tmp)
+    with scratch_folder() as work:
         composed = compose_music(job, work, opts, cache=cache, reporter=rep, timings=timings)
         result.backend, result.fallback_used = composed.backend, composed.fallback_used
         result.requests, result.cache_hits = composed.requests, composed.cache_hits

@@ -25,7 +25,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ from moviepy.audio.AudioClip import AudioArrayClip
 
 from ..errors import NotesError, OptionError
 from ..media.ffmpeg import Writer, run
+from ..media.files import scratch_folder
 from ..media.pcm import PcmFile, PcmWriter
 from ..mixing.mix import mix_audio
 from ..models import MIX_RATE, Note
@@ -87,8 +87,7 @@ def score_clip(
     check_cost(job.plan, opts.max_cost)
 
     cache = AudioCache(Path(opts.cache_dir) if opts.cache_dir else None, enabled=opts.use_cache)
-    with tempfile.TemporaryDirectory(prefix="autoscore-clip-") as tmp:
-        work = Path(tmp)
+    with scratch_folder("autoscore-clip-") as work:
         original = _write_clip_audio(clip.audio, duration, work / "original.wav")
         composed = compose_music(job, work, opts, cache=cache, reporter=reporter)
         if reporter is not None:

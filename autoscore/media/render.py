@@ -11,10 +11,7 @@ leaves nothing behind.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +21,7 @@ from ..errors import OptionError, OutputPathError
 from ..models import MIX_RATE, MediaInfo
 from ..music.backends.base import FORMATS
 from . import ffmpeg as ff
-from .files import unwritable_reason
+from .files import atomic_output, unwritable_reason
 
 __all__ = [
     "VIDEO_CONTAINERS",
@@ -146,35 +143,6 @@ def check_output_path(input_path: Path | None, output: Path) -> None:
     reason = unwritable_reason(parent)
     if reason is not None:
         raise OutputPathError(f"Output folder {parent} is not writable ({reason}): choose another -o.")
-
-
-def _read_umask() -> int:
-    """The process umask. Reading it means setting it, so do it once, at import, before
-    batch starts threads that create files."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()
-
-
-@contextlib.contextmanager
-def atomic_output(final: Path) -> Iterator[Path]:
-    """A temporary path beside ``final``, renamed onto it only if the block succeeds."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=f".part{final.suffix}", dir=final.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    # mkstemp makes the file private (0600); a finished output gets the usual mode, as if
-    # it had been created plainly under the user's umask.
-    tmp.chmod(0o666 & ~_UMASK)
-    try:
-        yield tmp
-        os.replace(tmp, final)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
 
 
 def audio_encode_args(spec: OutputSpec, path: Path, *, metadata_from: Path | None = None) -> list[str]:

@@ -29,7 +29,6 @@ import functools
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from numpy.typing import NDArray
 
 from ..errors import InputError, OutputPathError
 from ..media.ffmpeg import Writer, run
+from ..media.files import scratch_folder
 from ..media.pcm import PcmFile
 from ..models import MIX_RATE
 from ..text.presets import MixSettings
@@ -478,10 +478,10 @@ def mix_audio(
     if original is not None:
         make_scanner(settings)  # an unknown duck_on fails before the decode, not after
 
-    with tempfile.TemporaryDirectory(prefix="autoscore-mix-", dir=work_dir) as scratch:
+    with scratch_folder("autoscore-mix-", work_dir) as scratch:
         # ffmpeg decodes while we measure the music, which needs nothing from the original.
         with ThreadPoolExecutor(max_workers=1) as pool:
-            decoding = pool.submit(_decode, original, audio_stream, Path(scratch))
+            decoding = pool.submit(_decode, original, audio_stream, scratch)
             raw_music = _music_energy(music, total, size)
             source = decoding.result()
         regions = _detect(source, settings, duration, size)

@@ -8,16 +8,14 @@ only here, only when a report is asked for.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import OptionError, OutputPathError
+from ..media.files import atomic_output
 from .mix import MixReport
 
 __all__ = ["write_report"]
@@ -97,14 +95,7 @@ def _save(fig: object, path: Path) -> None:
         names = ", ".join(f".{k}" for k in sorted(supported))
         raise OptionError(f"Cannot draw a report as .{fmt}: name it with one of {names}.")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        with atomic_output(path) as tmp:
+            fig.savefig(tmp, format=fmt)  # type: ignore[attr-defined]
     except OSError as exc:
         raise OutputPathError(f"Cannot write the report to {path}: {exc}. Choose another path.") from exc
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format=fmt)  # type: ignore[attr-defined]
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise

@@ -30,7 +30,6 @@ import logging
 import os
 import platform
 import re
-import tempfile
 import time
 from dataclasses import fields
 from pathlib import Path
@@ -40,7 +39,7 @@ import numpy as np
 import platformdirs
 
 from ..errors import CacheError
-from ..media.files import unwritable_reason
+from ..media.files import unwritable_reason, write_atomically
 from ..models import Audio
 from .backends.base import Backend, ContinuationRequest, GenerationRequest
 
@@ -159,18 +158,8 @@ class AudioCache:
 
     @staticmethod
     def _write(path: Path, head: bytes, data: bytes) -> None:
-        """Write an entry whole or not at all: a temporary name in the same folder, then a rename."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem[:8]}-", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(head)
-                f.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        """Write an entry whole or not at all (a test overrides this to fill the disk)."""
+        write_atomically(path, head, data)
 
     def __contains__(self, key: str) -> bool:
         return self.enabled and self.path_for(key).is_file()

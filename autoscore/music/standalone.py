@@ -9,7 +9,6 @@ podcast host says what it is and how it was made.
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import numpy as np
 
 from ..errors import FFmpegError
 from ..media.ffmpeg import AUDIO_FORMATS, ffmpeg_exe
+from ..media.files import scratch_folder
 from ..media.pcm import PcmFile, PcmWriter
 from ..media.render import atomic_output, check_output_path
 from ..models import MIX_RATE, Section
@@ -56,9 +56,10 @@ def generate_music(
     timeout: float | None = None,
 ) -> MusicResult:
     """Write ``duration`` seconds of music for ``prompt`` to ``output`` in format ``fmt``."""
-    from .backends.base import GenerationRequest
+    from .backends.base import MAX_SEED, GenerationRequest
 
-    # Validate the request fields the user typed before anything is spent.
+    # Validate the request fields the user typed (the seed too: 0 .. MAX_SEED) before
+    # anything is spent.
     GenerationRequest(prompt, 1, negative, steps, guidance, fmt, seed).validate()
     check_output_path(None, output)
     name = resolve_backend_name(backend, api_key)
@@ -69,10 +70,11 @@ def generate_music(
         duration, [section], preset, backend_name=name,
         price_per_request=chosen.price_per_request, outpaint_price=chosen.outpaint_price,
     )
-    # A standalone piece is one whole: chunk seeds follow the user's seed.
-    chunks = tuple(replace(c, seed=seed * 1000 + c.index) for c in plan.chunks)
-    with tempfile.TemporaryDirectory(prefix="autoscore-") as tmp:
-        work = Path(tmp)
+    # A standalone piece is one whole: chunk seeds follow the user's seed. They wrap into
+    # the seed range, so a large seed cannot make a chunk's request invalid mid-job; every
+    # seed below MAX_SEED // 1000 keeps the chunk seeds (and cache entries) it always had.
+    chunks = tuple(replace(c, seed=(seed * 1000 + c.index) % (MAX_SEED + 1)) for c in plan.chunks)
+    with scratch_folder() as work:
         store = ChunkStore(work / "chunks")
         stats = generate_chunks(
             chunks, chosen, AudioCache(cache_dir, enabled=use_cache), store, preset.generation,

@@ -1,0 +1,50 @@
+"""The shape of the code, checked: only the media and network edges touch the outside.
+
+Processes (ffmpeg), sockets (the WaveSpeed API, the emulator's server) and temporary
+files are what make code hard to test and easy to leak from. They may be imported only
+at the edges; everything between the edges works on frozen dataclasses and decoded audio.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "autoscore"
+EDGE_MODULES = ("subprocess", "socket", "tempfile", "httpx")
+ALLOWED = (
+    "media/",  # ffmpeg and ffprobe, outputs written whole, scratch folders
+    "music/backends/wavespeed/",  # the network edge: the provider's API over httpx
+    "emulator/",  # a server of its own: sockets, and ffmpeg for its encodes
+)
+
+
+def _imports(path: Path) -> set[str]:
+    """Top-level module names imported anywhere in ``path`` (inside functions too)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_only_the_edges_import_processes_sockets_or_temporary_files() -> None:
+    offenders = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE).as_posix()
+        if rel.startswith(ALLOWED):
+            continue
+        found = _imports(path) & set(EDGE_MODULES)
+        if found:
+            offenders[rel] = sorted(found)
+    assert offenders == {}, f"only {', '.join(ALLOWED)} may import {', '.join(EDGE_MODULES)}: {offenders}"
+
+
+def test_the_check_sees_an_edge_import_where_there_is_one(tmp_path: Path) -> None:
+    """The test above must be able to fail: the same reader finds a nested import."""
+    sample = tmp_path / "sample.py"
+    sample.write_text("def f():\n    import subprocess\n    from httpx import Client\n")
+    assert _imports(sample) & set(EDGE_MODULES) == {"subprocess", "httpx"}
+    assert _imports(PACKAGE / "media" / "ffmpeg.py") & {"subprocess"} == {"subprocess"}
