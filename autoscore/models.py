@@ -27,6 +27,8 @@ __all__ = [
 
 MIX_RATE = 48000
 """Rate of the mix and of everything after generation: what AAC and Opus want for video."""
+SPEECH_RATE = 16000
+"""Rate of the mono copy that speech detection reads (what the voice-activity detector takes)."""
 
 
 @dataclass(frozen=True, eq=False)

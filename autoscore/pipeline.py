@@ -13,6 +13,7 @@ import importlib.util
 import logging
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 from .errors import BackendError, CostLimitError, NotesError, OptionError
 from .media import render
 from .media.files import scratch_folder, unwritable_reason
-from .media.pcm import PcmFile, PcmWriter
+from .media.pcm import PcmFile, PcmWriter, decode_for_mixing
 from .media.probe import probe
 from .mixing.mix import MixReport, mix_audio
 from .models import MIX_RATE, Chunk, MediaInfo, Note, Section
@@ -471,8 +472,6 @@ def _mix_and_render(
     the same ffmpeg copies the picture in as the audio arrives. Only ``--music-track``,
     with two audio streams to encode, writes them to files first and muxes afterwards.
     """
-    original = info.path if info.audio is not None else None
-    stream = info.audio.index if info.audio is not None else None
     stems_dir = Path(stems) if stems else None
     if stems_dir is not None:
         stems_dir.mkdir(parents=True, exist_ok=True)
@@ -485,11 +484,15 @@ def _mix_and_render(
             encoders = [render.Encoder.audio(spec, work / f"{name}{spec.temp_suffix}")
                         for name in ("mix", "music")]
         try:
-            mixed = mix_audio(
-                original, music, job.preset.mix, duration=info.duration, audio_stream=stream,
-                sink=encoders[0].write, music_sink=encoders[1].write if len(encoders) > 1 else None,
-                stems_dir=stems_dir, work_dir=work,
-            )
+            # The decode runs while the mixer measures the music (it needs nothing from the input).
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                original = None if info.audio is None else pool.submit(
+                    decode_for_mixing, info.path, work, stream=info.audio.index)
+                mixed = mix_audio(
+                    original, music, job.preset.mix, duration=info.duration,
+                    sink=encoders[0].write, music_sink=encoders[1].write if len(encoders) > 1 else None,
+                    stems_dir=stems_dir,
+                )
             for encoder in encoders:
                 encoder.close()
         except BaseException:

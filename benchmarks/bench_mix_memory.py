@@ -63,9 +63,13 @@ def child(mode: str, original: Path, music: Path, minutes: int) -> None:
         nonlocal frames
         frames += len(b)  # type: ignore[arg-type]
 
+    from autoscore.media.files import scratch_folder
+    from autoscore.media.pcm import decode_for_mixing
+
     start = time.perf_counter()
-    report = mix_audio(original, PcmFile(music, MIX_RATE), MixSettings(), duration=minutes * 60.0,
-                       sink=sink, music_sink=lambda b: None, block_frames=block)
+    with scratch_folder() as folder:
+        report = mix_audio(decode_for_mixing(original, folder), PcmFile(music, MIX_RATE), MixSettings(),
+                           duration=minutes * 60.0, sink=sink, music_sink=lambda b: None, block_frames=block)
     seconds = time.perf_counter() - start
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"seconds": seconds, "rss_mib": rss_mib, "frames": frames,

@@ -103,9 +103,10 @@ def test_a_job_that_cannot_get_past_the_limit_in_time_fails_uncharged(own_emulat
     backend = make_client(own_emulator, clock=Clock(),
                           timeouts=Timeouts(connect=2.0, submit=5.0, poll=5.0, download=5.0, upload=5.0))
     backend.start_job(1, timeout=1.5)
-    with pytest.raises(BackendError, match="raise --timeout") as err:
+    # Either the wait for room runs out, or too little time is left to start a task: both uncharged.
+    with pytest.raises(BackendError, match=r"(raise|Allow more with) --timeout") as err:
         run(backend.generate(request()), backend)
-    assert err.value.charged is False and err.value.status == 429
+    assert err.value.charged is False
     assert own_emulator.stats["accepted"] == 0
 
 
@@ -229,6 +230,7 @@ def test_polls_start_about_a_second_after_submit_and_then_grow() -> None:
 # -- money -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a 125 s episode scored through the CLI with a fallback, about 8 s
 def test_failed_task_is_reported_refunded_and_the_json_cost_counts_completed_tasks_only(
     emulator: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -452,6 +454,6 @@ def test_downloads_decode_the_same_whichever_reader_takes_them(tmp_path: Path, f
     source = _continuation(1.5).source
     path = tmp_path / f"x.{fmt}"
     encode_audio(source, path, fmt)
-    ours, ffmpegs = _decode_file(path, fmt), decode_audio(path, 44100, 2)
+    ours, ffmpegs = _decode_file(path=path, fmt=fmt), decode_audio(path, 44100, 2)
     assert ours.rate == 44100 and ours.samples.shape == ffmpegs.samples.shape
     assert np.abs(ours.samples - ffmpegs.samples).max() < 1e-6

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import tempfile
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,7 +16,7 @@ from autoscore.errors import OptionError
 from autoscore.media.pcm import PcmWriter
 from autoscore.media.resample import resample
 from autoscore.models import MIX_RATE, Audio, Chunk
-from autoscore.music.assemble import JoinReport, MemoryWriter, assemble, join_audio
+from autoscore.music.assemble import JoinReport, assemble
 from autoscore.music.backends.base import GenerationRequest
 from autoscore.music.backends.procedural import compose
 
@@ -47,9 +48,11 @@ def chunk_row(starts: Sequence[float], lengths: Sequence[int], crossfade: float 
 def run(
     chunks: Sequence[Chunk], audios: Sequence[Audio], duration: float, **kw: float
 ) -> tuple[np.ndarray, JoinReport]:
-    writer = MemoryWriter()
-    report = assemble(chunks, lambda c: audios[c.index], duration, writer, **kw)  # type: ignore[arg-type]
-    return writer.samples(), report
+    """Join through the pipeline's own writer, a ``PcmWriter``, and read the file back."""
+    with tempfile.TemporaryDirectory(prefix="autoscore-test-") as tmp:
+        with PcmWriter(Path(tmp) / "music.f32", RATE) as writer:
+            report = assemble(chunks, lambda c: audios[c.index], duration, writer, **kw)  # type: ignore[arg-type]
+        return writer.file.read_all(), report
 
 
 def noise(seconds: float, seed: int, rate: int = RATE) -> Audio:
@@ -171,27 +174,19 @@ def test_streams_to_a_pcm_file_loading_each_chunk_once_in_order(tmp_path: Path) 
     assert writer.file.frames == round(59.5 * RATE) == report.frames
 
 
-def test_join_audio_is_the_same_join(composed: tuple[list[Chunk], list[Audio], float]) -> None:
-    chunks, audios, duration = composed
-    streamed, _ = run(chunks, audios, duration)
-    in_memory = join_audio(chunks, audios, duration)
-    assert in_memory.rate == RATE
-    np.testing.assert_array_equal(in_memory.samples, streamed)
-
-
 def test_mono_and_other_rates_are_accepted() -> None:
     chunks = chunk_row([0.0, 16.0], [20, 20])
     mono = Audio(noise(20, 0, 22050).samples[:, :1], 22050)
-    out = join_audio(chunks, [mono, noise(20, 1, 32000)], 36.0)
-    assert out.samples.shape == (36 * RATE, 2)
-    assert np.allclose(out.samples[RATE * 5 : RATE * 6, 0], out.samples[RATE * 5 : RATE * 6, 1])
+    out, report = run(chunks, [mono, noise(20, 1, 32000)], 36.0)
+    assert out.shape == (36 * RATE, 2) and report.rate == RATE
+    assert np.allclose(out[RATE * 5 : RATE * 6, 0], out[RATE * 5 : RATE * 6, 1])
 
 
 def test_nothing_to_join_is_a_clear_error() -> None:
     with pytest.raises(OptionError, match="no chunks"):
-        assemble([], lambda c: noise(1, 0), 1.0, MemoryWriter())
-    with pytest.raises(OptionError, match="one clip per chunk"):
-        join_audio(chunk_row([0.0], [5]), [], 5.0)
+        run([], [], 1.0)
+    with pytest.raises(OptionError, match="all must be positive"):
+        run(chunk_row([0.0], [5]), [noise(5, 0)], 0.0)
 
 
 # --- seam quality on real generated music -----------------------------------------

@@ -39,7 +39,9 @@ def test_cost_table_has_a_row_per_builtin_preset() -> None:
     crossfade = load_preset("default").mix.crossfade
     for minutes, row in default.items():
         assert row.requests_crossfade == min_chunks(minutes * 60, crossfade)
-        assert row.cost_crossfade > 0 and row.cost_outpaint > 0
+        # $0.0217 a music request; outpainting pays it once, then $0.0446 a continuation.
+        assert row.cost_crossfade == pytest.approx(row.requests_crossfade * 0.0217)
+        assert row.cost_outpaint == pytest.approx(0.0217 + (row.requests_outpaint - 1) * 0.0446)
     table = bench_cost.cost_table(rows).markdown()
     body = _table_rows(table)
     assert [r[0] for r in body] == builtin

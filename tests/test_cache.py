@@ -1,9 +1,8 @@
 """The generation cache: keys that change exactly when the music could, entries that survive
-only intact, and a second run against the emulator that sends no request at all."""
+only intact, and a second job against the emulator that sends no request at all."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import os
 from pathlib import Path
@@ -11,14 +10,15 @@ from pathlib import Path
 import numpy as np
 import platformdirs
 import pytest
-from emulator_fixtures import make_client, run
+from emulator_fixtures import make_client
 
 from autoscore.emulator import Emulator
 from autoscore.errors import CacheError
-from autoscore.models import Audio
+from autoscore.models import Audio, Chunk
 from autoscore.music.backends.base import ContinuationRequest, GenerationRequest
-from autoscore.music.backends.procedural import ProceduralBackend
-from autoscore.music.cache import AudioCache, CachingBackend
+from autoscore.music.cache import AudioCache
+from autoscore.music.generate import ChunkStore, GenerationStats, generate_chunks
+from autoscore.text.presets import GenerationSettings
 
 BASE = GenerationRequest("calm piano", 2, "vocals", steps=8, guidance=1.0, output_format="wav", seed=0)
 
@@ -157,64 +157,52 @@ def test_path_for_rejects_anything_but_a_key(cache_dir: Path) -> None:
         AudioCache(cache_dir).path_for("../../etc/passwd")
 
 
-# -- the wrapper -------------------------------------------------------------------------
+# -- jobs: generate_chunks, the path every score takes --------------------------------
 
 
-def test_second_run_is_served_from_cache_with_zero_requests(emulator: Emulator, cache_dir: Path) -> None:
-    req = GenerationRequest("calm piano", 2, output_format="mp3")
-    first = CachingBackend(make_client(emulator), AudioCache(cache_dir))
-    audio = run(first.generate(req), first)
-    assert (first.hits, first.misses) == (0, 1)
+def _job(emulator: Emulator, cache_dir: Path, store: Path, chunks: list[Chunk],
+         join: str = "crossfade") -> tuple[GenerationStats, ChunkStore]:
+    """Generate ``chunks`` against the emulator through the cache; the stats and the store."""
+    kept = ChunkStore(store)
+    stats = generate_chunks(chunks, make_client(emulator), AudioCache(cache_dir), kept,
+                            GenerationSettings(format="mp3"), join=join)
+    return stats, kept
+
+
+def test_second_run_is_served_from_cache_with_zero_requests(emulator: Emulator, cache_dir: Path,
+                                                            tmp_path: Path) -> None:
+    chunks = [Chunk(0, 0.0, 2, "calm piano", "", 0, is_first=True, is_last=True)]
+    first, first_store = _job(emulator, cache_dir, tmp_path / "a", chunks)
+    assert (first.requests, first.cache_hits) == (1, 0)
     assert emulator.stats["submits"] == 1
 
     emulator.reset()
-    second = CachingBackend(make_client(emulator), AudioCache(cache_dir))
-    again = run(second.generate(req), second)
-    assert (second.hits, second.misses) == (1, 0)
+    again, again_store = _job(emulator, cache_dir, tmp_path / "b", chunks)
+    assert (again.requests, again.cache_hits) == (0, 1)
     assert emulator.stats["requests"] == 0
-    assert np.array_equal(again.samples, audio.samples)
+    np.testing.assert_array_equal(again_store.load(chunks[0]).samples, first_store.load(chunks[0]).samples)
 
 
-def test_identical_requests_in_flight_together_pay_once(emulator: Emulator, cache_dir: Path) -> None:
-    backend = CachingBackend(make_client(emulator), AudioCache(cache_dir))
-    req = GenerationRequest("calm piano", 1)
-
-    async def both() -> list[Audio]:
-        return await asyncio.gather(backend.generate(req), backend.generate(req))
-
-    a, b = run(both(), backend)
-    assert np.array_equal(a.samples, b.samples)
+def test_identical_requests_in_flight_together_pay_once(emulator: Emulator, cache_dir: Path,
+                                                        tmp_path: Path) -> None:
+    """Two chunks of one job that ask for the very same music: one request, one cache hit."""
+    twins = [Chunk(0, 0.0, 1, "calm piano", "", 0, is_first=True),
+             Chunk(1, 5.0, 1, "calm piano", "", 0, is_last=True)]
+    stats, store = _job(emulator, cache_dir, tmp_path / "s", twins)
+    assert (stats.requests, stats.cache_hits) == (1, 1)
     assert emulator.stats["submits"] == 1
-    assert (backend.hits, backend.misses) == (1, 1)
+    np.testing.assert_array_equal(store.load(twins[0]).samples, store.load(twins[1]).samples)
 
 
-def test_outpainting_is_cached_too(emulator: Emulator, cache_dir: Path) -> None:
-    cont = ContinuationRequest(source=noise(44100), prompt="calm piano", extend_after=1)
-    first = CachingBackend(make_client(emulator), AudioCache(cache_dir))
-    run(first.outpaint(cont), first)
+def test_outpainting_is_cached_too(emulator: Emulator, cache_dir: Path, tmp_path: Path) -> None:
+    chunks = [Chunk(0, 0.0, 2, "calm piano", "", 0, is_first=True),
+              Chunk(1, 2.0, 1, "calm piano", "", 0, is_last=True, seed=1)]
+    first, first_store = _job(emulator, cache_dir, tmp_path / "a", chunks, join="outpaint")
+    assert (first.requests, first.continuations, emulator.stats["outpaints"]) == (2, 1, 1)
     emulator.reset()
-    second = CachingBackend(make_client(emulator), AudioCache(cache_dir))
-    assert run(second.outpaint(cont), second).frames == 2 * 44100
+    again, again_store = _job(emulator, cache_dir, tmp_path / "b", chunks, join="outpaint")
+    assert (again.requests, again.cache_hits) == (0, 2)
     assert emulator.stats["requests"] == 0
-
-
-def test_wrapper_takes_the_inner_backends_identity(cache_dir: Path) -> None:
-    inner = ProceduralBackend(max_concurrency=3)
-    wrapped = CachingBackend(inner, AudioCache(cache_dir))
-    assert (wrapped.name, wrapped.model, wrapped.max_concurrency) == ("procedural", inner.model, 3)
-    audio = wrapped.generate_sync(GenerationRequest("calm piano", 1))
-    assert wrapped.generate_sync(GenerationRequest("calm piano", 1)).frames == audio.frames
-    assert (wrapped.hits, wrapped.misses) == (1, 1)
-
-
-def test_unwritable_cache_still_returns_the_music(
-    cache_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    wrapped = CachingBackend(ProceduralBackend(), AudioCache(cache_dir))
-
-    def broken_replace(src: str, dst: str) -> None:
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(os, "replace", broken_replace)
-    assert wrapped.generate_sync(GenerationRequest("calm piano", 1)).frames == 44100
-    assert "No space left" in caplog.text
+    extension = again_store.load(chunks[1])
+    assert extension.frames == extension.rate  # the cached continuation, less its 2 s source: 1 s
+    np.testing.assert_array_equal(extension.samples, first_store.load(chunks[1]).samples)

@@ -90,13 +90,19 @@ def test_other_wavs_are_left_to_ffmpeg() -> None:
     assert read_pcm_wav(b"ID3" + bytes(100), 48000, 2) is None
     assert read_pcm_wav(pcm_wav(2)[:30], 48000, 2) is None  # the header itself is cut off
     ours = encode_bytes(Audio(np.zeros((4800, 2), np.float32), 48000), "wav")  # 16-bit, as the emulator sends
-    assert read_pcm_wav(ours, 48000, 2) is not None
+    direct = read_pcm_wav(ours, 48000, 2)
+    assert direct is not None and direct.rate == 48000
+    np.testing.assert_array_equal(direct.samples, np.zeros((4800, 2), np.float32))
     # ... and ffmpeg still delivers the asked-for rate and channels.
     got = decode_bytes(pcm_wav(2, rate=44100, channels=1), 48000, 2, suffix=".wav")
     assert got.rate == 48000 and got.channels == 2 and abs(got.frames - 24000 * 48000 / 44100) < 50
 
 
 def test_a_cut_wav_reads_as_what_arrived() -> None:
-    data = pcm_wav(2)
-    cut = read_pcm_wav(data[: len(data) // 2 + 1], 48000, 2)
-    assert cut is not None and 0 < cut.frames < 24000
+    data = pcm_wav(2)  # 24000 stereo 16-bit frames: 4 bytes each after the header
+    arrived = data[: len(data) // 2 + 1]
+    cut, whole = read_pcm_wav(arrived, 48000, 2), read_pcm_wav(data, 48000, 2)
+    assert cut is not None and whole is not None
+    header = len(data) - 24000 * 4
+    assert cut.frames == (len(arrived) - header) // 4  # every whole frame that arrived, no more
+    np.testing.assert_array_equal(cut.samples, whole.samples[: cut.frames])

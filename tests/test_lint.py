@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -18,6 +20,7 @@ def test_ruff_is_clean() -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+@pytest.mark.slow  # about 20 s with a cold .mypy_cache, as in CI
 def test_mypy_strict_is_clean() -> None:
     """The package type-checks under ``strict = true`` ([tool.mypy] in pyproject.toml).
 

@@ -17,9 +17,11 @@ from scipy.signal import oaconvolve, resample_poly, sosfilt
 
 from autoscore.errors import InputError, OptionError
 from autoscore.media.ffmpeg import decode_audio, encode_audio
-from autoscore.media.pcm import PcmFile, PcmWriter
+from autoscore.media.files import scratch_folder
+from autoscore.media.pcm import PcmFile, PcmWriter, decode_for_mixing
 from autoscore.mixing import mix
 from autoscore.mixing.duck import DuckEnvelope, build_envelope
+from autoscore.mixing.limiter import RELEASE_CHUNK, LookaheadLimiter, sliding_min
 from autoscore.mixing.loudness import (
     OVERSAMPLE,
     PHASES,
@@ -31,7 +33,7 @@ from autoscore.mixing.loudness import (
     k_weighting_sos,
     oversampled_peaks,
 )
-from autoscore.mixing.mix import RELEASE_CHUNK, LookaheadLimiter, MixReport, mix_audio, sliding_min
+from autoscore.mixing.mix import MixReport, mix_audio
 from autoscore.mixing.picture import write_report
 from autoscore.models import MIX_RATE, Audio
 from autoscore.text.presets import MixSettings
@@ -84,8 +86,10 @@ class Run:
 def run_mix(original: Path | None, music: PcmFile, settings: MixSettings = SETTINGS, **kwargs: object) -> Run:
     out: list[np.ndarray] = []
     music_out: list[np.ndarray] = []
-    report = mix_audio(original, music, settings, duration=DURATION, sink=out.append,
-                       music_sink=music_out.append, **kwargs)  # type: ignore[arg-type]
+    with scratch_folder() as folder:
+        decoded = None if original is None else decode_for_mixing(original, folder)
+        report = mix_audio(decoded, music, settings, duration=DURATION, sink=out.append,
+                           music_sink=music_out.append, **kwargs)  # type: ignore[arg-type]
     return Run(report, np.concatenate(out), np.concatenate(music_out))
 
 
@@ -290,7 +294,8 @@ def test_report_picture_is_written(speech_run: Run, tmp_path: Path) -> None:
 def _prepared(original: Path, music: PcmFile, scratch: Path, settings: MixSettings = SETTINGS
               ) -> tuple[mix._Source, DuckEnvelope, mix._Analysis, float, float]:
     total = FRAMES
-    source = mix._decode(original, None, scratch)
+    decoded = decode_for_mixing(original, scratch)
+    source = mix._Source(full=decoded.full, speech=decoded.speech)
     envelope = build_envelope(mix._detect(source, settings, DURATION, mix.DEFAULT_BLOCK), DURATION, settings)
     analysis = mix._analyse(source, music, envelope, total, mix.DEFAULT_BLOCK,
                             mix._music_energy(music, total, mix.DEFAULT_BLOCK))
@@ -319,11 +324,18 @@ def test_limiter_loss_estimate_matches_a_full_measuring_pass(media: dict[str, Pa
         assert full < analysis.loudness(f, b) - 1.0  # limiting cost loudness, and the estimate saw it
 
 
-def test_decoded_copies_are_removed_from_the_work_dir(media: dict[str, Path], music: PcmFile,
-                                                      tmp_path: Path) -> None:
-    run = run_mix(media["speech"], music, work_dir=tmp_path)
-    assert run.mix.shape == (FRAMES, 2)
-    assert list(tmp_path.iterdir()) == []
+def test_the_mixer_reads_decoded_audio_and_never_the_input(media: dict[str, Path], music: PcmFile,
+                                                            tmp_path: Path) -> None:
+    """The input may be gone once decoded; the mix comes out the same, and the mixer writes nothing."""
+    source = tmp_path / "speech.wav"
+    source.write_bytes(media["speech"].read_bytes())
+    decoded = decode_for_mixing(source, tmp_path)
+    source.unlink()
+    before = sorted(tmp_path.iterdir())
+    out: list[np.ndarray] = []
+    mix_audio(decoded, music, SETTINGS, duration=DURATION, sink=out.append)
+    assert sorted(tmp_path.iterdir()) == before
+    np.testing.assert_allclose(np.concatenate(out), run_mix(media["speech"], music).mix, atol=1e-6)
 
 
 def test_sparse_oversampled_peaks_equal_the_full_interpolation() -> None:

@@ -56,7 +56,11 @@ def test_the_key_is_trimmed_once_and_never_shown() -> None:
 
 def test_m4v_is_a_format_the_cli_accepts(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["score", str(tmp_path / "missing.mp4"), "-f", "m4v"])
+    # Past option parsing (a refused value exits 2), it fails only on the missing input: exit 1.
+    assert result.exit_code == 1, result.output
     assert "Invalid value for '-f'" not in result.output
+    refused = CliRunner().invoke(cli, ["score", str(tmp_path / "missing.mp4"), "-f", "m4x"])
+    assert refused.exit_code == 2 and "Invalid value for '-f'" in refused.output  # the check can tell
 
 
 def test_the_api_and_batch_refuse_what_the_cli_refuses(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ def test_vertical_no_audio_and_audio_only(media: Media) -> None:
     v = probe(media.vertical)
     assert v.video is not None and (v.video.width, v.video.height) == (90, 160) and v.video.fps == 30
     n = probe(media.mp4_noaudio)
-    assert n.audio is None and n.video is not None
+    assert n.audio is None and n.video is not None and (n.video.width, n.video.height) == (160, 90)
     for fmt, path in media.audio.items():
         a = probe(path)
         assert a.is_audio_only, fmt
@@ -57,7 +57,9 @@ def test_cover_art_is_not_video(tmp_path: Path) -> None:
     ff.run(["-loglevel", "error", "-i", str(voice), "-i", str(png), "-map", "0:a", "-map", "1:v",
             "-c:v", "png", "-disposition:v", "attached_pic", str(mp3)], what="mp3 with cover")
     info = probe(mp3)
-    assert info.is_audio_only and info.audio is not None
+    assert info.is_audio_only and info.extra_streams == 1  # the picture is seen, but not as video
+    assert info.audio is not None and (info.audio.index, info.audio.codec) == (0, "mp3")
+    assert info.duration == pytest.approx(probe(voice).duration, abs=0.1)
 
 
 @pytest.mark.parametrize(

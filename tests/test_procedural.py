@@ -7,10 +7,12 @@ autocorrelation of that envelope, key by correlating an FFT chroma with Krumhans
 
 from __future__ import annotations
 
+import asyncio
 from functools import cache
 
 import numpy as np
 import pytest
+from conftest import rms
 
 from autoscore.errors import OptionError
 from autoscore.models import Audio
@@ -33,10 +35,6 @@ NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 @cache
 def piece(prompt: str, duration: int = 20, negative: str = "", seed: int = 0, steps: int = 8) -> np.ndarray:
     return compose(GenerationRequest(prompt, duration, negative, steps=steps, seed=seed)).samples
-
-
-def rms(x: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
 
 
 def onset_strength(samples: np.ndarray, hop: int = 256) -> np.ndarray:
@@ -266,7 +264,7 @@ def test_continuation_keeps_source_and_beat_grid_without_a_seam() -> None:
 
 
 def test_backend_runs_and_validates() -> None:
-    audio = ProceduralBackend().generate_sync(GenerationRequest("gentle piano", 3))
+    audio = asyncio.run(ProceduralBackend().generate(GenerationRequest("gentle piano", 3)))
     assert audio.rate == SR and audio.frames == 3 * SR
     with pytest.raises(OptionError):
-        ProceduralBackend().generate_sync(GenerationRequest("gentle piano", 0))
+        asyncio.run(ProceduralBackend().generate(GenerationRequest("gentle piano", 0)))

@@ -8,6 +8,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import Media, make_media
 from emulator_fixtures import TEST_KEY, make_client
@@ -16,7 +17,7 @@ from autoscore.cli import main
 from autoscore.emulator import Emulator
 from autoscore.errors import BackendError
 from autoscore.media.probe import probe
-from autoscore.models import Audio, Chunk
+from autoscore.models import Chunk
 from autoscore.music.cache import AudioCache
 from autoscore.music.generate import ChunkStore, generate_chunks
 from autoscore.text.presets import GenerationSettings
@@ -88,8 +89,10 @@ def test_chunks_reach_the_disk_one_at_a_time(emulator: Emulator, tmp_path: Path)
     assert (first.requests, again.cache_hits) == (6, 6)
     assert emulator.stats["peak_active"] == 6
     assert watch.peak == 1
-    saved = ChunkStore(tmp_path / "b").load(six_chunks()[5])
-    assert isinstance(saved, Audio) and saved.frames > 0
+    last = six_chunks()[5]
+    saved = ChunkStore(tmp_path / "b").load(last)  # the second job's copy came from the cache
+    assert (saved.rate, saved.frames) == (44100, last.duration * 44100)
+    np.testing.assert_array_equal(saved.samples, ChunkStore(tmp_path / "a").load(last).samples)
 
 
 def test_a_failed_chunk_is_the_only_one_asked_for_again(emulator: Emulator, tmp_path: Path) -> None:
@@ -149,6 +152,7 @@ def test_fallback_completes_offline_and_says_so(media: Media, emulator: Emulator
     assert "Backend: procedural" in out
 
 
+@pytest.mark.slow  # a 125 s input: two chunks and an outpaint, about 8 s
 def test_outpaint_join_continues_the_music(emulator: Emulator, tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     long_input = make_media(tmp_path / "long.flac", video=None, audio="silence", seconds=125)

@@ -36,7 +36,7 @@ from moviepy.audio.AudioClip import AudioArrayClip
 from ..errors import NotesError, OptionError
 from ..media.ffmpeg import Writer, run
 from ..media.files import scratch_folder
-from ..media.pcm import PcmFile, PcmWriter
+from ..media.pcm import PcmFile, PcmWriter, decode_for_mixing
 from ..mixing.mix import mix_audio
 from ..models import MIX_RATE, Note
 from ..music.cache import AudioCache
@@ -93,8 +93,8 @@ def score_clip(
         if reporter is not None:
             reporter.stage("mix")
         with PcmWriter(work / "mix.f32", MIX_RATE) as writer:
-            report = mix_audio(original, composed.music, job.preset.mix, duration=duration,
-                               sink=writer.write, work_dir=work)
+            decoded = None if original is None else decode_for_mixing(original, work)
+            report = mix_audio(decoded, composed.music, job.preset.mix, duration=duration, sink=writer.write)
         log.info("scored a %.2f s clip: %s, %d request(s), %d from cache, cost $%.4f, %.1f LUFS",
                  duration, composed.backend, composed.requests, composed.cache_hits, composed.cost,
                  report.integrated_lufs if report.integrated_lufs is not None else -math.inf)

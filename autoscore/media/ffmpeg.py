@@ -24,10 +24,9 @@ import subprocess
 import tempfile
 import threading
 import wave
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 
@@ -44,7 +43,6 @@ __all__ = [
     "encode_audio",
     "ffmpeg_exe",
     "ffprobe_exe",
-    "iter_decode",
     "run",
 ]
 
@@ -153,7 +151,7 @@ def decode_audio(
     start: float | None = None,
     duration: float | None = None,
 ) -> Audio:
-    """Decode a whole audio stream into memory. For long inputs use ``iter_decode``."""
+    """Decode a whole audio stream into memory (long inputs are decoded to a ``PcmFile`` instead)."""
     proc = run(
         decode_args(source, rate, channels, stream=stream, start=start, duration=duration),
         what=f"decode the audio of {Path(source).name}",
@@ -161,49 +159,6 @@ def decode_audio(
     data = np.frombuffer(proc.stdout, dtype="<f4")
     data = data[: len(data) - len(data) % channels]
     return Audio(data.reshape(-1, channels).copy(), rate)
-
-
-def iter_decode(
-    source: str | Path,
-    rate: int,
-    channels: int = 2,
-    *,
-    block_frames: int = 1 << 18,
-    stream: int | None = None,
-) -> Iterator[np.ndarray]:
-    """Decode in blocks of ``block_frames`` so memory stays flat on hour-long inputs."""
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", *decode_args(source, rate, channels, stream=stream)]
-    log.debug("ffmpeg: %s", shlex.join(cmd))
-    bytes_per_block = block_frames * channels * 4
-    with tempfile.TemporaryFile() as errf:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errf)
-        assert proc.stdout is not None
-        try:
-            while True:
-                buf = _read_exactly(proc.stdout, bytes_per_block)
-                if not buf:
-                    break
-                usable = len(buf) - len(buf) % (channels * 4)
-                yield np.frombuffer(buf[:usable], dtype="<f4").reshape(-1, channels)
-        finally:
-            proc.stdout.close()
-            code = proc.wait()
-        if code != 0:
-            errf.seek(0)
-            err = errf.read().decode("utf-8", "replace")
-            raise FFmpegError(f"ffmpeg failed to decode {Path(source).name}: {_last_lines(err)}")
-
-
-def _read_exactly(stream: IO[bytes], n: int) -> bytes:
-    parts: list[bytes] = []
-    got = 0
-    while got < n:
-        piece = stream.read(n - got)
-        if not piece:
-            break
-        parts.append(piece)
-        got += len(piece)
-    return b"".join(parts)
 
 
 def encode_args(path: str | Path, fmt: str, rate: int, channels: int) -> list[str]:

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["PcmFile", "PcmWriter"]
+from ..models import MIX_RATE, SPEECH_RATE
+
+__all__ = ["DecodedAudio", "PcmFile", "PcmWriter", "decode_for_mixing"]
 
 
 @dataclass(frozen=True)
@@ -76,3 +78,31 @@ class PcmWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@dataclass(frozen=True)
+class DecodedAudio:
+    """An input's audio, decoded once for mixing into raw files the mixer reads many times."""
+
+    full: PcmFile
+    """48 kHz stereo: the analysis, the limiter estimate and the render read it."""
+    speech: PcmFile
+    """16 kHz mono: speech (or loudness) detection reads it."""
+
+
+def decode_for_mixing(source: Path, folder: Path, *, stream: int | None = None) -> DecodedAudio:
+    """Decode ``source``'s audio into ``folder`` in one ffmpeg run with two raw outputs.
+
+    A decode costs far more than reading raw samples back, and the mixer makes several
+    passes, so it decodes once; an hour of input takes about 1.6 GB in ``folder``.
+    """
+    from .ffmpeg import run
+
+    full, speech = folder / "original.f32", folder / "original-16k.f32"
+    pick = ["-map", f"0:{stream}" if stream is not None else "0:a:0", "-vn", "-sn", "-dn"]
+    raw = ["-f", "f32le", "-acodec", "pcm_f32le"]
+    run(["-loglevel", "error", "-y", "-i", str(source),
+         *pick, "-ac", "2", "-ar", str(MIX_RATE), *raw, str(full),
+         *pick, "-ac", "1", "-ar", str(SPEECH_RATE), *raw, str(speech)],
+        what=f"decode the audio of {source.name}")
+    return DecodedAudio(PcmFile(full, MIX_RATE, 2), PcmFile(speech, SPEECH_RATE, 1))

@@ -22,6 +22,7 @@ import webrtcvad
 from numpy.typing import NDArray
 
 from ..errors import OptionError
+from ..models import SPEECH_RATE
 from ..text.presets import MixSettings
 from .loudness import KWeighting, gated_loudness
 
@@ -41,7 +42,7 @@ __all__ = [
 
 Region = tuple[float, float]
 
-VAD_RATE = 16000
+VAD_RATE = SPEECH_RATE
 VAD_FRAME = 480
 """30 ms at 16 kHz: the longest frame webrtcvad accepts, and the steadiest decisions."""
 VAD_AGGRESSIVENESS = 2

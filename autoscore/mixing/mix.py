@@ -24,13 +24,11 @@ limiter's, which acts on rare peaks.
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import logging
 import math
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,23 +36,21 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..errors import InputError, OutputPathError
-from ..media.ffmpeg import Writer, run
-from ..media.files import scratch_folder
-from ..media.pcm import PcmFile
+from ..errors import InputError
+from ..media.pcm import DecodedAudio, PcmFile
 from ..models import MIX_RATE
 from ..text.presets import MixSettings
-from .duck import VAD_RATE, DuckEnvelope, Region, build_envelope, make_scanner
+from .duck import DuckEnvelope, Region, build_envelope, make_scanner
+from .limiter import DelayLine, LookaheadLimiter
 from .loudness import (
-    PHASE_DELAY,
     PHASE_GAIN_BOUND,
     SUBBLOCK_SECONDS,
     TAPS_PER_PHASE,
     KWeighting,
     TruePeakMeter,
     gated_loudness,
-    oversampled_peaks,
 )
+from .stems import StemWriters
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +75,6 @@ TAIL_SUBBLOCKS = 1
 remember the limiting (by the same 1e-7 decay)."""
 ESTIMATE_THREADS = min(4, os.cpu_count() or 1)
 """Threads measuring limited stretches at once."""
-STEM_NAMES = ("music", "music_ducked", "original", "mix")
 
 
 @dataclass(frozen=True, eq=False)
@@ -105,174 +100,6 @@ class MixReport:
     block_seconds: float = SUBBLOCK_SECONDS
 
 
-class LookaheadLimiter:
-    """True-peak limiter whose gain moves smoothly enough not to distort.
-
-    For each frame, the required gain comes from the 4x-oversampled peak around it; a
-    sliding minimum over the lookahead window holds it, a linear-in-dB release lets it
-    recover, and a moving average over the same window turns corners into ramps. The
-    moving average of values each at or below the requirement stays at or below it, so
-    the ceiling holds while the gain never jumps. Audio is delayed by ``delay`` frames
-    so the gain can start falling before the peak arrives.
-    """
-
-    def __init__(self, ceiling_db: float, rate: int, channels: int = 2, *,
-                 lookahead_ms: float = 5.0, release_db_per_s: float = 120.0) -> None:
-        self.ceiling: float = 10 ** (ceiling_db / 20)
-        self.window = max(2, round(rate * lookahead_ms / 1000))
-        self.delay = PHASE_DELAY + self.window - 1
-        self.slope = release_db_per_s / rate
-        self.channels = channels
-        self._tp_history = np.zeros((TAPS_PER_PHASE, channels))
-        self._prev_peak = 0.0
-        self._required_history = np.ones(self.window - 1)
-        self._release_carry = 1.0
-        self._hold_history = np.ones(self.window - 1)
-        self._audio_history = np.zeros((self.delay, channels), np.float32)
-        self.min_gain = 1.0
-
-    def _required(self, block: np.ndarray) -> np.ndarray:
-        """Gain each frame needs (concerning the input ``PHASE_DELAY`` frames earlier)."""
-        raw = oversampled_peaks(self._tp_history, block, self.ceiling)
-        previous, self._prev_peak = self._prev_peak, float(raw[-1])
-        self._tp_history = np.concatenate([self._tp_history, block[-TAPS_PER_PHASE:]])[-TAPS_PER_PHASE:]
-        if previous <= self.ceiling and float(raw.max()) <= self.ceiling:
-            return np.ones(len(block))
-        peaks: NDArray[np.float64] = np.maximum(raw, np.concatenate([[previous], raw[:-1]]))
-        with np.errstate(divide="ignore"):
-            return np.minimum(1.0, self.ceiling / peaks)
-
-    def _hold(self, required: np.ndarray) -> np.ndarray:
-        w = self.window
-        ext = np.concatenate([self._required_history, required])
-        self._required_history = ext[len(ext) - (w - 1):]
-        if ext.min() >= 1.0:
-            return np.ones(len(required))
-        return sliding_min(ext, w)
-
-    def _release(self, held: np.ndarray) -> np.ndarray:
-        if self._release_carry >= 1.0 and held.min() >= 1.0:
-            return held
-        return np.concatenate([self._release_part(held[i : i + RELEASE_CHUNK])
-                               for i in range(0, len(held), RELEASE_CHUNK)])
-
-    def _release_part(self, held: np.ndarray) -> np.ndarray:
-        """Linear-in-dB recovery, done in linear gain: a dB slope is a constant factor per frame.
-
-        gain[k] = min(1, min over j <= k of held[j] * rise**(k - j)), with the previous
-        block's recovery as ``_release_carry`` (its gain continued to index 0 of this one).
-        Multiplying by precomputed powers of ``rise`` avoids a log and a power per frame.
-        """
-        n = len(held)
-        up = _rising(self.slope)[:n]
-        lowest = np.minimum(np.minimum.accumulate(held / up), self._release_carry)
-        self._release_carry = min(float(lowest[-1]) * float(_rising(self.slope)[n]), 1.0)
-        return np.minimum(lowest * up, 1.0)
-
-    def _smooth(self, released: np.ndarray) -> np.ndarray:
-        w = self.window
-        ext = np.concatenate([self._hold_history, released])
-        self._hold_history = ext[len(ext) - (w - 1):]
-        if ext.min() >= 1.0:
-            return np.ones(len(released))
-        c: NDArray[np.float64] = np.concatenate([[0.0], np.cumsum(ext)])
-        return (c[w:] - c[:-w]) / w
-
-    def process(self, block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Limited audio delayed by ``delay`` frames, and the gain applied to each of its frames."""
-        gain = self._smooth(self._release(self._hold(self._required(block))))
-        ext = np.concatenate([self._audio_history, block.astype(np.float32, copy=False)])
-        out, self._audio_history = ext[: len(block)], ext[len(block):]
-        lowest = float(gain.min(initial=1.0))
-        self.min_gain = min(self.min_gain, lowest)
-        return (out * gain[:, None]).astype(np.float32) if lowest < 1.0 else out, gain
-
-    def flush(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.process(np.zeros((self.delay, self.channels), np.float32))
-
-
-def sliding_min(x: np.ndarray, w: int) -> np.ndarray:
-    """Minimum of each window ``x[i : i + w]``, in O(n) whatever ``w`` (van Herk / Gil-Werman).
-
-    Cut ``x`` into blocks of ``w``: every window spans the tail of one block and the head
-    of the next, so it is the smaller of a running minimum from the right (over the
-    tail) and one from the left (over the head).
-    """
-    n = len(x)
-    if w <= 1:
-        return x.copy()
-    if n < w:
-        return np.zeros(0)
-    padded = np.full(-(-n // w) * w, np.inf)
-    padded[:n] = x
-    blocks = padded.reshape(-1, w)
-    from_left = np.minimum.accumulate(blocks, axis=1).ravel()
-    from_right = np.minimum.accumulate(blocks[:, ::-1], axis=1)[:, ::-1].ravel()
-    return np.minimum(from_right[: n - w + 1], from_left[w - 1 : n])
-
-
-RELEASE_CHUNK = 1 << 18
-"""Frames released at once: powers of the per-frame rise stay far inside float64 (1e164 at most)."""
-
-
-@functools.cache
-def _rising(slope_db: float) -> NDArray[np.float64]:
-    """``rise**k`` for k = 0..RELEASE_CHUNK, rise being the release's gain factor per frame."""
-    return 10 ** (slope_db * np.arange(RELEASE_CHUNK + 1) / 20)
-
-
-class DelayLine:
-    """Delays side signals by the limiter's latency so every output stays sample-aligned."""
-
-    def __init__(self, delay: int, channels: int = 2) -> None:
-        self._history = np.zeros((delay, channels), np.float32)
-
-    def __call__(self, block: np.ndarray) -> np.ndarray:
-        ext = np.concatenate([self._history, block])
-        out, self._history = ext[: len(block)], ext[len(block):]
-        return out
-
-
-class StemWriters:
-    """Float WAV stems written to ``name.wav.part`` and renamed into place only when complete."""
-
-    def __init__(self, folder: Path) -> None:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputPathError(f"Cannot create the stems folder {folder}: {exc}. Choose another.") from exc
-        self.final = {name: folder / f"{name}.wav" for name in STEM_NAMES}
-        self.parts = {name: path.with_name(path.name + ".part") for name, path in self.final.items()}
-        self.writers: dict[str, Writer] = {}
-        try:
-            for name, part in self.parts.items():
-                self.writers[name] = Writer(
-                    ["-loglevel", "error", "-y", "-f", "f32le", "-ar", str(MIX_RATE), "-ac", "2",
-                     "-i", "pipe:0", "-c:a", "pcm_f32le", "-f", "wav", str(part)],
-                    what=f"write the {name} stem",
-                )
-        except BaseException:
-            self.abort()
-            raise
-
-    def write(self, **blocks: np.ndarray) -> None:
-        for name, block in blocks.items():
-            self.writers[name].write(block)
-
-    def close(self) -> None:
-        for writer in self.writers.values():
-            writer.close()
-        for name, part in self.parts.items():
-            part.replace(self.final[name])
-
-    def abort(self) -> None:
-        for writer in self.writers.values():
-            writer.abort()
-        for part in self.parts.values():
-            with contextlib.suppress(OSError):
-                part.unlink()
-
-
 @dataclass(frozen=True)
 class _Source:
     """The original's audio as raw float32 files in the scratch folder (None: the input has none)."""
@@ -286,23 +113,6 @@ class _Source:
         if self.full is None:
             return np.zeros((count, 2), np.float32)
         return self.full.read(start, count)
-
-
-def _decode_args(original: Path, stream: int | None, full: Path, speech: Path) -> list[str]:
-    """One ffmpeg run, two raw outputs: 48 kHz stereo for mixing, 16 kHz mono for detection."""
-    pick = ["-map", f"0:{stream}" if stream is not None else "0:a:0", "-vn", "-sn", "-dn"]
-    raw = ["-f", "f32le", "-acodec", "pcm_f32le"]
-    return ["-loglevel", "error", "-y", "-i", str(original),
-            *pick, "-ac", "2", "-ar", str(MIX_RATE), *raw, str(full),
-            *pick, "-ac", "1", "-ar", str(VAD_RATE), *raw, str(speech)]
-
-
-def _decode(original: Path | None, stream: int | None, scratch: Path) -> _Source:
-    if original is None:
-        return _Source(None, None)
-    full, speech = scratch / "original.f32", scratch / "original-16k.f32"
-    run(_decode_args(original, stream, full, speech), what=f"decode the audio of {original.name}")
-    return _Source(PcmFile(full, MIX_RATE, 2), PcmFile(speech, VAD_RATE, 1))
 
 
 def _detect(source: _Source, settings: MixSettings, duration: float, size: int) -> tuple[Region, ...]:
@@ -445,17 +255,15 @@ def _choose_gains(
 
 
 def mix_audio(
-    original: Path | None,
+    original: DecodedAudio | Future[DecodedAudio] | None,
     music: PcmFile,
     settings: MixSettings,
     *,
     duration: float,
-    audio_stream: int | None = None,
     sink: Sink,
     music_sink: Sink | None = None,
     stems_dir: Path | None = None,
     block_frames: int = DEFAULT_BLOCK,
-    work_dir: Path | None = None,
 ) -> MixReport:
     """Mix ``music`` under the audio of ``original`` and stream the result to ``sink``.
 
@@ -463,9 +271,9 @@ def mix_audio(
     frames; ``music_sink`` the music alone exactly as it sits in the mix (ducked, gained,
     limited with the mix). ``original`` None means the input has no audio track.
     ``block_frames`` only trades memory for call overhead; results do not depend on it
-    beyond float rounding. The original is decoded once into a scratch folder made inside
-    ``work_dir`` (the system's temp folder if None) and removed on return: about 1.6 GB
-    per hour of input.
+    beyond float rounding. The mixer never opens the input: ``original`` is its audio
+    decoded by ``media.pcm.decode_for_mixing``, or a future of it, so the caller can decode
+    while the music's own loudness is measured here.
     """
     if music.rate != MIX_RATE or music.channels != 2:
         raise InputError(
@@ -478,48 +286,46 @@ def mix_audio(
     if original is not None:
         make_scanner(settings)  # an unknown duck_on fails before the decode, not after
 
-    with scratch_folder("autoscore-mix-", work_dir) as scratch:
-        # ffmpeg decodes while we measure the music, which needs nothing from the original.
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            decoding = pool.submit(_decode, original, audio_stream, scratch)
-            raw_music = _music_energy(music, total, size)
-            source = decoding.result()
-        regions = _detect(source, settings, duration, size)
-        envelope = build_envelope(regions, duration, settings)
+    # The caller's decode may still be running: measure the music, which needs nothing from it.
+    raw_music = _music_energy(music, total, size)
+    decoded = original.result() if isinstance(original, Future) else original
+    source = _Source(None, None) if decoded is None else _Source(decoded.full, decoded.speech)
+    regions = _detect(source, settings, duration, size)
+    envelope = build_envelope(regions, duration, settings)
 
-        analysis = _analyse(source, music, envelope, total, size, raw_music)
-        dialogue, music_lufs, music_gain_db, final_gain_db = _choose_gains(analysis, settings)
-        log.info("mix: dialogue %s LUFS, music %s LUFS, music gain %.2f dB, final gain %.2f dB",
-                 dialogue, music_lufs, music_gain_db, final_gain_db)
+    analysis = _analyse(source, music, envelope, total, size, raw_music)
+    dialogue, music_lufs, music_gain_db, final_gain_db = _choose_gains(analysis, settings)
+    log.info("mix: dialogue %s LUFS, music %s LUFS, music gain %.2f dB, final gain %.2f dB",
+             dialogue, music_lufs, music_gain_db, final_gain_db)
 
-        # Limiting loud peaks lowers the integrated loudness a little, more so on speech with a
-        # high crest factor. Where the limiter will act, estimate what the render pass will
-        # measure and correct the final gain until the limited mix lands on the target.
-        if _limiter_may_act(analysis, music_gain_db, final_gain_db, settings):
-            for _ in range(MAX_CORRECTIONS):
-                measured = _limited_loudness(
-                    source, music, envelope, analysis, settings, total, size,
-                    10 ** ((music_gain_db + final_gain_db) / 20), 10 ** (final_gain_db / 20),
-                )
-                if measured is None or abs(settings.target_lufs - measured) <= LOUDNESS_TOLERANCE:
-                    break
-                final_gain_db += settings.target_lufs - measured
-                log.info("mix: limiter cost %.2f LU; final gain now %.2f dB",
-                         settings.target_lufs - measured, final_gain_db)
-
-        stems = StemWriters(stems_dir) if stems_dir is not None else None
-        try:
-            integrated, peak, min_gain = _render(
-                source, music, envelope, settings, total, size,
+    # Limiting loud peaks lowers the integrated loudness a little, more so on speech with a
+    # high crest factor. Where the limiter will act, estimate what the render pass will
+    # measure and correct the final gain until the limited mix lands on the target.
+    if _limiter_may_act(analysis, music_gain_db, final_gain_db, settings):
+        for _ in range(MAX_CORRECTIONS):
+            measured = _limited_loudness(
+                source, music, envelope, analysis, settings, total, size,
                 10 ** ((music_gain_db + final_gain_db) / 20), 10 ** (final_gain_db / 20),
-                sink, music_sink, stems,
             )
-            if stems is not None:
-                stems.close()
-        except BaseException:
-            if stems is not None:
-                stems.abort()
-            raise
+            if measured is None or abs(settings.target_lufs - measured) <= LOUDNESS_TOLERANCE:
+                break
+            final_gain_db += settings.target_lufs - measured
+            log.info("mix: limiter cost %.2f LU; final gain now %.2f dB",
+                     settings.target_lufs - measured, final_gain_db)
+
+    stems = StemWriters(stems_dir) if stems_dir is not None else None
+    try:
+        integrated, peak, min_gain = _render(
+            source, music, envelope, settings, total, size,
+            10 ** ((music_gain_db + final_gain_db) / 20), 10 ** (final_gain_db / 20),
+            sink, music_sink, stems,
+        )
+        if stems is not None:
+            stems.close()
+    except BaseException:
+        if stems is not None:
+            stems.abort()
+        raise
     return MixReport(
         dialogue_lufs=dialogue,
         music_lufs=music_lufs,

@@ -26,8 +26,7 @@ musical fade-out over the last ``fade_out`` seconds. The mix stage must not fade
 music again (it only ducks and sets levels), or the ending would be faded twice.
 
 Memory: ``assemble`` streams. It loads one chunk at a time, holds at most two, and
-writes finished frames to a writer (a ``PcmWriter`` for long jobs); ``join_audio`` is the
-same code with an in-memory writer, for tests and short jobs.
+writes finished frames to a writer (a ``PcmWriter``).
 """
 
 from __future__ import annotations
@@ -47,11 +46,9 @@ from ..models import MIX_RATE, Audio, Chunk
 __all__ = [
     "DEFAULT_MAX_SHIFT",
     "JoinReport",
-    "MemoryWriter",
     "Seam",
     "assemble",
     "assemble_spans",
-    "join_audio",
 ]
 
 DEFAULT_MAX_SHIFT = 0.25
@@ -115,22 +112,6 @@ class JoinReport:
     @property
     def offsets(self) -> tuple[float, ...]:
         return tuple(s.offset for s in self.seams)
-
-
-class MemoryWriter:
-    """Collects blocks in memory: the writer behind ``join_audio`` and the tests."""
-
-    def __init__(self, channels: int = 2) -> None:
-        self.channels = channels
-        self.blocks: list[np.ndarray] = []
-
-    def write(self, block: np.ndarray) -> None:
-        self.blocks.append(np.array(block, dtype=np.float32, copy=True))
-
-    def samples(self) -> np.ndarray:
-        if not self.blocks:
-            return np.zeros((0, self.channels), np.float32)
-        return np.concatenate(self.blocks)
 
 
 def assemble(
@@ -239,34 +220,6 @@ def _write_silence(writer: BlockWriter, frames: int, block: int = 1 << 17) -> No
         n = min(frames, block)
         writer.write(np.zeros((n, 2), np.float32))
         frames -= n
-
-
-def join_audio(
-    chunks: Sequence[Chunk],
-    audios: Sequence[Audio],
-    duration: float,
-    rate: int = MIX_RATE,
-    *,
-    fade_in: float = 1.0,
-    fade_out: float = 3.0,
-    max_shift: float = DEFAULT_MAX_SHIFT,
-) -> Audio:
-    """``assemble`` for audio already in memory; returns the joined music."""
-    if len(chunks) != len(audios):
-        raise OptionError(f"Got {len(chunks)} chunks but {len(audios)} audio clips: pass one clip per chunk.")
-    by_index = {id(c): a for c, a in zip(chunks, audios, strict=True)}
-    writer = MemoryWriter()
-    assemble(
-        chunks,
-        lambda c: by_index[id(c)],
-        duration,
-        writer,
-        rate=rate,
-        fade_in=fade_in,
-        fade_out=fade_out,
-        max_shift=max_shift,
-    )
-    return Audio(writer.samples(), rate)
 
 
 # --- one seam ------------------------------------------------------------------------

@@ -22,7 +22,6 @@ over rather than waited on.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import json
@@ -41,9 +40,9 @@ import platformdirs
 from ..errors import CacheError
 from ..media.files import unwritable_reason, write_atomically
 from ..models import Audio
-from .backends.base import Backend, ContinuationRequest, GenerationRequest
+from .backends.base import ContinuationRequest, GenerationRequest
 
-__all__ = ["CACHE_ENV", "AudioCache", "CachingBackend", "Claim", "audio_digest", "default_cache_root"]
+__all__ = ["CACHE_ENV", "AudioCache", "Claim", "audio_digest", "default_cache_root"]
 
 log = logging.getLogger(__name__)
 
@@ -294,56 +293,3 @@ def _parse_entry(blob: bytes) -> Audio | None:
         return None
     samples = np.frombuffer(data, dtype="<f4").reshape(frames, channels).astype(np.float32)
     return Audio(samples, rate)
-
-
-class CachingBackend(Backend):
-    """Wraps any backend: cached audio first, the real generator only on a miss.
-
-    Identical requests in flight at the same time share one generation (the second waits
-    for the first and then hits), so a plan with repeated chunks still pays once.
-    """
-
-    def __init__(self, backend: Backend, cache: AudioCache) -> None:
-        self.inner = backend
-        self.cache = cache
-        self.hits = 0
-        self.misses = 0
-        self.name = backend.name  # type: ignore[misc]
-        self.model = backend.model  # type: ignore[misc]
-        self.price_per_request = backend.price_per_request  # type: ignore[misc]
-        self.outpaint_price = backend.outpaint_price  # type: ignore[misc]
-        self.max_concurrency = backend.max_concurrency
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._locks_loop: asyncio.AbstractEventLoop | None = None
-
-    def _lock(self, key: str) -> asyncio.Lock:
-        loop = asyncio.get_running_loop()
-        if loop is not self._locks_loop:  # generate_sync runs each call in a fresh loop
-            self._locks, self._locks_loop = {}, loop
-        return self._locks.setdefault(key, asyncio.Lock())
-
-    async def _cached(self, request: GenerationRequest | ContinuationRequest, make: Any) -> Audio:
-        request.validate()
-        key = self.cache.key_for(self.inner.name, self.inner.model, request)
-        async with self._lock(key):
-            hit = await asyncio.to_thread(self.cache.get, key)
-            if hit is not None:
-                self.hits += 1
-                log.debug("cache hit %s", key[:12])
-                return hit
-            self.misses += 1
-            audio: Audio = await make(request)
-            try:
-                await asyncio.to_thread(self.cache.put, key, audio)
-            except CacheError as exc:  # the music is paid for: hand it over even if it cannot be kept
-                log.warning("%s", exc)
-            return audio
-
-    async def generate(self, request: GenerationRequest) -> Audio:
-        return await self._cached(request, self.inner.generate)
-
-    async def outpaint(self, request: ContinuationRequest) -> Audio:
-        return await self._cached(request, self.inner.outpaint)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()

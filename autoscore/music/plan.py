@@ -33,6 +33,7 @@ from typing import Any
 from ..errors import InputError, OptionError
 from ..models import Chunk, Section
 from ..text.presets import Preset
+from ..text.sections import is_silent
 from .backends.base import MAX_DURATION
 
 __all__ = [
@@ -156,7 +157,7 @@ def music_spans(duration: float, sections: Sequence[Section]) -> tuple[tuple[flo
         return ((0.0, float(duration)),)
     spans: list[tuple[float, float]] = []
     for s in sorted(sections, key=lambda s: s.start):
-        if any(k == "silence" for k, _ in s.modifiers) or s.end - s.start <= _EPS:
+        if is_silent(s) or s.end - s.start <= _EPS:
             continue
         if spans and abs(spans[-1][1] - s.start) <= _EPS:
             spans[-1] = (spans[-1][0], s.end)

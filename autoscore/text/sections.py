@@ -97,10 +97,6 @@ class _Span:
         return self.end - self.start
 
     @property
-    def silent(self) -> bool:
-        return any(k == "silence" for k, _ in self.modifiers)
-
-    @property
     def label(self) -> str:
         where = self.sources[0] if self.sources else "the stretch without notes"
         return f"{where} ({format_time(self.start)}-{format_time(self.end)})"
@@ -113,8 +109,12 @@ class _Span:
         self.start, self.end = min(self.start, other.start), max(self.end, other.end)
 
 
-def is_silent(section: Section) -> bool:
-    """True for a ``[silence]`` section (and the gap between podcast beds): generate nothing."""
+def is_silent(section: Section | _Span) -> bool:
+    """True for a ``[silence]`` section (and the gap between podcast beds): generate nothing.
+
+    The only place that reads ``[silence]``: spans being arranged here, finished sections,
+    and the plan's music spans (``music.plan.music_spans``) all ask it.
+    """
     return any(k == "silence" for k, _ in section.modifiers)
 
 
@@ -262,13 +262,13 @@ def _merge_short(spans: list[_Span], min_section: float, warnings: list[str]) ->
     while True:
         short = [
             s for s in spans
-            if not s.silent and s.duration < min_section - 1e-6 and id(s) not in stuck and len(spans) > 1
+            if not is_silent(s) and s.duration < min_section - 1e-6 and id(s) not in stuck and len(spans) > 1
         ]
         if not short:
             return spans
         span = min(short, key=lambda s: s.duration)
         i = spans.index(span)
-        neighbours = [j for j in (i - 1, i + 1) if 0 <= j < len(spans) and not spans[j].silent]
+        neighbours = [j for j in (i - 1, i + 1) if 0 <= j < len(spans) and not is_silent(spans[j])]
         if not neighbours:
             stuck.add(id(span))
             warnings.append(
@@ -307,7 +307,7 @@ def _beds(notes: Sequence[Note], duration: float, preset: Preset, warnings: list
     if outro > 0:
         spans.append(_Span(duration - outro, duration, arc="ending"))
     for note in sorted(notes, key=lambda n: n.start):
-        home = next((s for s in spans if s.start <= note.start < s.end and not s.silent), None)
+        home = next((s for s in spans if s.start <= note.start < s.end and not is_silent(s)), None)
         if home is None:
             warnings.append(
                 f"{note.source or 'a note'}: at {format_time(note.start)}, outside the intro/outro beds "
@@ -338,7 +338,7 @@ def _energy_cue(span: _Span, base: float) -> float | None:
 
 
 def _arcs_and_energy(spans: list[_Span], base: float) -> tuple[list[str], list[float]]:
-    music = [i for i, s in enumerate(spans) if not s.silent]
+    music = [i for i, s in enumerate(spans) if not is_silent(s)]
     cues = {i: _energy_cue(spans[i], base) for i in music}
     arcs = ["whole"] * len(spans)
     if len(music) > 1:
@@ -354,7 +354,7 @@ def _arcs_and_energy(spans: list[_Span], base: float) -> tuple[list[str], list[f
             arcs[i] = explicit[0] if explicit else span.arc or arcs[i]
     energies = []
     for i, span in enumerate(spans):
-        if span.silent:
+        if is_silent(span):
             energies.append(0.0)
             continue
         cue = cues[i]
@@ -392,7 +392,7 @@ def _energy_words(energy: float) -> str:
 
 def _section_tempo(span: _Span, tempo: int, warnings: list[str]) -> int:
     asked = [int(v) for k, v in span.modifiers if k == "tempo"]
-    if asked and asked[0] != tempo and not span.silent:
+    if asked and asked[0] != tempo and not is_silent(span):
         warnings.append(
             f"{span.label}: [tempo: {asked[0]}] differs from the shared {tempo} BPM; "
             "the joins into and out of this section may be audible."
@@ -408,7 +408,7 @@ def _section(
     negatives = _unique([*_split(preset.music.negative), *_split(negative or ""), *without])
     text = "; ".join(span.texts)
     modifiers = tuple(span.modifiers)
-    if span.silent:
+    if is_silent(span):
         return Section(index, span.start, span.end, text, "", ", ".join(negatives), arc, 0.0, modifiers)
     style = _drop_phrases(prompt if prompt is not None else preset.music.style, without)
     featured = _unique([i for k, v in span.modifiers if k == "instruments" for i in _split(v)])

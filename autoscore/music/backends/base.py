@@ -7,7 +7,6 @@ speak to its generator. Requests are validated here, before any money is spent.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -25,6 +24,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "FORMATS",
     "MAX_DURATION",
+    "MAX_SEED",
     "Backend",
     "ContinuationRequest",
     "GenerationRequest",
@@ -33,6 +33,14 @@ __all__ = [
 FORMATS: tuple[str, ...] = ("mp3", "wav", "flac", "ogg", "opus", "m4a", "aac")
 MAX_DURATION = 120
 MAX_EXTEND = 380
+MAX_SEED = 2**31 - 1
+"""The largest ``seed``: a signed 32-bit integer, the range every backend and cache accepts."""
+
+
+def _check_seed(seed: object) -> None:
+    """Refuse a seed outside 0 .. ``MAX_SEED`` with a message that names it and the range."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise OptionError(f"Seed {seed!r} is out of range: use a whole number from 0 to {MAX_SEED}.")
 
 
 @dataclass(frozen=True)
@@ -70,6 +78,7 @@ class GenerationRequest:
             raise OptionError(
                 f"Unknown format {self.output_format!r}: use one of {', '.join(FORMATS)}."
             )
+        _check_seed(self.seed)
 
     def key_fields(self) -> dict[str, Any]:
         return asdict(self)
@@ -90,7 +99,7 @@ class ContinuationRequest:
 
     def validate(self) -> None:
         GenerationRequest(
-            self.prompt, 1, self.negative_prompt, self.steps, self.guidance, self.output_format
+            self.prompt, 1, self.negative_prompt, self.steps, self.guidance, self.output_format, self.seed
         ).validate()
         if not 1 <= self.extend_after <= MAX_EXTEND:
             raise OptionError(f"Extension of {self.extend_after} s is out of range: use 1 to {MAX_EXTEND}.")
@@ -134,14 +143,3 @@ class Backend(ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release connections; called once per job."""
-
-    def generate_sync(self, request: GenerationRequest) -> Audio:
-        """Blocking wrapper for scripts and the emulator's worker threads."""
-
-        async def once() -> Audio:
-            try:
-                return await self.generate(request)
-            finally:
-                await self.aclose()
-
-        return asyncio.run(once())

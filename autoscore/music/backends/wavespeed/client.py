@@ -279,7 +279,7 @@ class WaveSpeedBackend(Backend):
     # -- what transfer.py needs (the Sender protocol) ----------------------------------
 
     def http(self) -> httpx.AsyncClient:
-        """The client for this event loop; ``generate_sync`` makes a new loop each call."""
+        """The client for this event loop; each job runs in a loop of its own (``asyncio.run``)."""
         if self._given_client is not None:
             return self._given_client
         loop = asyncio.get_running_loop()
