@@ -35,7 +35,7 @@ from .options import ScoreOptions
 from .progress import Reporter
 from .text.notes import notes_from_chapters, parse_notes
 from .text.presets import Preset, load_preset
-from .text.sections import build_sections
+from .text.sections import build_sections, shared_tempo
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +147,8 @@ class MusicJob:
     backend_name: str
     notes_source: str
     warnings: tuple[str, ...]
+    tempo: int
+    """The BPM every section's prompt states: what the joins line up beats with."""
 
 
 @dataclass(frozen=True)
@@ -217,7 +219,7 @@ def plan_music(
         join=opts.join,
     )
     return MusicJob(duration, the_preset, built.sections, the_plan, backend_name, notes_source,
-                    tuple(all_warnings))
+                    tuple(all_warnings), shared_tempo(the_preset, opts.prompt))
 
 
 def plan_job(
@@ -336,12 +338,12 @@ def compose_music(
 
     rep.stage("assemble")
     with _timer(timings, "assemble"), PcmWriter(work / "music.f32", MIX_RATE) as writer:
-        tempo = job.preset.music.tempo
+        tempo = job.tempo
         assemble_spans(
             span_chunks(job.plan), store.load, job.duration, writer,
             rate=MIX_RATE, fade_in=job.preset.mix.fade_in, fade_out=job.preset.mix.fade_out,
             # Slide chunks at most half a beat when lining up their beats.
-            max_shift=min(DEFAULT_MAX_SHIFT, 30.0 / tempo) if tempo else DEFAULT_MAX_SHIFT,
+            max_shift=min(DEFAULT_MAX_SHIFT, 30.0 / tempo),
         )
     return Composed(writer.file, backend_used, stats.requests, stats.cache_hits, cost,
                     fallback_used, warnings)

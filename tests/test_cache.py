@@ -186,8 +186,7 @@ def test_second_run_is_served_from_cache_with_zero_requests(emulator: Emulator, 
 def test_identical_requests_in_flight_together_pay_once(emulator: Emulator, cache_dir: Path,
                                                         tmp_path: Path) -> None:
     """Two chunks of one job that ask for the very same music: one request, one cache hit."""
-    twins = [Chunk(0, 0.0, 1, "calm piano", "", 0, is_first=True),
-             Chunk(1, 5.0, 1, "calm piano", "", 0, is_last=True)]
+    twins = [Chunk(0, 0.0, 1, "calm piano", "", 0), Chunk(1, 5.0, 1, "calm piano", "", 0)]
     stats, store = _job(emulator, cache_dir, tmp_path / "s", twins)
     assert (stats.requests, stats.cache_hits) == (1, 1)
     assert emulator.stats["submits"] == 1

@@ -72,3 +72,12 @@ def test_the_api_and_batch_refuse_what_the_cli_refuses(tmp_path: Path) -> None:
         run_batch([tmp_path], stems=tmp_path / "stems")
     with pytest.raises(OptionError, match="Unknown option 'jobz'"):
         run_batch([tmp_path], jobz=3)
+
+
+def test_the_joins_line_up_on_the_tempo_the_prompts_state() -> None:
+    """The BPM the sections ask for is the BPM the assembler aligns beats with."""
+    from autoscore.pipeline import plan_music
+
+    job = plan_music(300.0, prompt="slow cinematic strings, 72 BPM", backend="procedural")
+    assert job.tempo == 72
+    assert all("72 BPM" in s.prompt for s in job.sections)

@@ -152,20 +152,25 @@ def test_a_late_boundary_does_not_make_a_stub_chunk() -> None:
     assert p.chunks[-1].section_index == 1
 
 
-def test_prompts_carry_the_ending_conventions() -> None:
+def test_the_plan_flags_where_the_piece_opens_and_ends_and_the_remote_words_say_it() -> None:
+    """Chunks carry flags, not words a backend must parse back; the WaveSpeed client words them."""
+    from autoscore.music.backends.wavespeed.client import in_words
+
     p = plan(600, [200, 400])
     first, *middle, last = p.chunks
-    assert "clear ending" in last.prompt
-    assert all("ending" not in c.prompt for c in (first, *middle))
-    for c in (first, *middle):
-        assert "ending" in c.negative_prompt and "fade-out" in c.negative_prompt
-    for c in (*middle, last):
-        assert "intro" in c.negative_prompt
-    assert "intro" not in first.negative_prompt
-    assert "ending" not in last.negative_prompt
-    assert all(f"avoid {c.section_index}" in c.negative_prompt for c in p.chunks)
+    assert (first.is_first, first.is_last, last.is_first, last.is_last) == (True, False, False, True)
+    assert not any(c.is_first or c.is_last for c in middle)
+    for c in p.chunks:  # the section's own words, nothing added by the planner
+        assert "ending" not in c.prompt and "intro" not in c.negative_prompt
+        assert f"avoid {c.section_index}" in c.negative_prompt
+    words = [in_words(c.prompt, c.negative_prompt, opens=c.is_first, ends=c.is_last) for c in p.chunks]
+    assert "clear ending" in words[-1][0] and all("ending" not in w[0] for w in words[:-1])
+    for _prompt, negative in words[:-1]:
+        assert "ending" in negative and "fade-out" in negative
+    assert all("intro" in negative for _, negative in words[1:])
+    assert "intro" not in words[0][1] and "ending" not in words[-1][1]
     single = plan(60).chunks[0]
-    assert "clear ending" in single.prompt and "intro" not in single.negative_prompt
+    assert single.is_first and single.is_last
 
 
 def test_without_sections_the_preset_style_is_the_prompt() -> None:
@@ -188,7 +193,7 @@ def test_outpaint_plan() -> None:
     for a, b in itertools.pairwise(p.chunks):
         assert b.start == a.start + a.duration, "each continuation starts where the audio ends"
     assert p.chunks[-1].start + p.chunks[-1].duration >= 600 - 1e-6
-    assert "clear ending" in p.chunks[-1].prompt
+    assert p.chunks[-1].is_last and not any(c.is_last for c in p.chunks[:-1])
 
 
 def test_outpaint_has_no_stub_step() -> None:

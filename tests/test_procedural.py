@@ -268,3 +268,18 @@ def test_backend_runs_and_validates() -> None:
     assert audio.rate == SR and audio.frames == 3 * SR
     with pytest.raises(OptionError):
         asyncio.run(ProceduralBackend().generate(GenerationRequest("gentle piano", 0)))
+
+
+def test_a_chunk_that_does_not_end_the_score_plays_to_its_last_sample() -> None:
+    """The planner's flags reach the arrangement: only the piece that ends the score ends."""
+    from autoscore.music.backends.base import GenerationRequest
+    from autoscore.music.backends.procedural.composer import compose
+
+    def tail_db(ends: bool) -> float:
+        audio = compose(GenerationRequest("warm piano and soft pads, 90 BPM", 12, opens=False, ends=ends))
+        tail = audio.samples[-audio.rate // 2 :]
+        return float(20 * np.log10(np.sqrt(np.mean(tail**2)) + 1e-9))
+
+    going, ending = tail_db(False), tail_db(True)
+    assert going > -30.0  # still playing at full level
+    assert ending < going - 30.0  # the last piece has ended and died away

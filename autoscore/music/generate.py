@@ -78,6 +78,8 @@ def request_for(chunk: Chunk, settings: GenerationSettings) -> GenerationRequest
         guidance=settings.guidance,
         output_format=settings.format,
         seed=chunk.seed,
+        opens=chunk.is_first,
+        ends=chunk.is_last,
     )
 
 
@@ -233,6 +235,7 @@ async def _outpaint_job(chunks: Sequence[Chunk], ctx: _Context) -> None:
             guidance=ctx.settings.guidance,
             output_format=ctx.settings.format,
             seed=chunk.seed,
+            ends=chunk.is_last,
         )
         kept: list[Audio] = []
         keep = functools.partial(_keep_extension, source=source, index=chunk.index, store=ctx.store,

@@ -55,9 +55,6 @@ MIN_CROSSFADE, MAX_CROSSFADE = 0.5, 20.0
 """The preset's range. Never 0: a chunk with no overlap is how assemble recognises an
 outpaint continuation, which follows the previous chunk sample for sample."""
 
-ENDING_PROMPT = "with a clear ending"
-NO_ENDING = "ending, fade-out"
-NO_INTRO = "intro"
 
 _EPS = 1e-6
 """Float slack when rounding seconds up, so 120.0000000001 s still fits one request."""
@@ -355,18 +352,14 @@ def _chunk(
     is_first, is_last = index == 0, index == count - 1
     section = _main_section(core, sections)
     base = _Prompts(section.prompt, section.negative_prompt) if section else fallback
-    prompt = f"{base.prompt.rstrip(' ,.')}, {ENDING_PROMPT}" if is_last else base.prompt
-    avoid = [base.negative] if base.negative.strip() else []
-    if not is_last:
-        avoid.append(NO_ENDING)
-    if not is_first:
-        avoid.append(NO_INTRO)
+    # Whether a chunk opens or ends the piece travels as is_first/is_last; each backend says
+    # it in its own terms (the remote model in words, the composer in its arrangement).
     return Chunk(
         index=index,
         start=round(start, 6),
         duration=max(1, math.ceil(seconds - _EPS)),
-        prompt=prompt,
-        negative_prompt=", ".join(avoid),
+        prompt=base.prompt,
+        negative_prompt=base.negative,
         section_index=section.index if section else 0,
         overlap_before=overlap_before,
         overlap_after=overlap_after,

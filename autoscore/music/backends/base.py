@@ -49,7 +49,10 @@ class GenerationRequest:
 
     The remote model takes no seed; ``seed`` is our variation index. It keeps two chunks
     with identical text from sharing one cache entry, and is the procedural composer's
-    random seed.
+    random seed. ``opens`` and ``ends`` say whether this piece of music starts or ends the
+    whole score (a chunk in the middle does neither; None leaves it to the prompt's words);
+    each backend says so in its own terms, the remote model in words and the composer in
+    its arrangement.
     """
 
     prompt: str
@@ -59,6 +62,8 @@ class GenerationRequest:
     guidance: float = 1.0
     output_format: str = "wav"
     seed: int = 0
+    opens: bool | None = None
+    ends: bool | None = None
 
     def validate(self) -> None:
         if not self.prompt or not self.prompt.strip():
@@ -96,6 +101,8 @@ class ContinuationRequest:
     guidance: float = 1.0
     output_format: str = "wav"
     seed: int = 0
+    ends: bool | None = None
+    """Whether the extension ends the whole score (a continuation never opens it)."""
 
     def validate(self) -> None:
         GenerationRequest(

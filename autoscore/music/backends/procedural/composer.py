@@ -19,6 +19,7 @@ What the request fields mean here:
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -48,28 +49,33 @@ def render_spec(spec: Spec, duration: float, seed: int, steps: int = 8) -> np.nd
 
 def compose(request: GenerationRequest) -> Audio:
     return compose_text(request.prompt, request.duration, request.negative_prompt, request.guidance,
-                        request.steps, request.seed)
+                        request.steps, request.seed, opens=request.opens, ends=request.ends)
 
 
 def compose_text(prompt: str, duration: float, negative_prompt: str = "", guidance: float = 1.0,
-                 steps: int = 8, seed: int = 0) -> Audio:
-    """``compose`` for callers that must not depend on the backends' request types (the emulator)."""
-    spec = parse_prompt(prompt, negative_prompt, float(guidance))
+                 steps: int = 8, seed: int = 0, *, opens: bool | None = None,
+                 ends: bool | None = None) -> Audio:
+    """``compose`` for callers that must not depend on the backends' request types (the emulator).
+
+    ``opens`` False leaves out the intro and ``ends`` False the ending (the piece goes on
+    to its last sample); ``ends`` True asks for a clear ending. None leaves both to the
+    words of the prompt, as for the remote model the emulator stands in for.
+    """
+    spec = _framed(parse_prompt(prompt, negative_prompt, float(guidance)), opens=opens, ends=ends)
     samples = render_spec(spec, float(duration), seed, steps)
     return Audio(samples, SAMPLE_RATE)
 
 
 def continue_piece(request: ContinuationRequest) -> Audio:
     return extend_text(request.source, request.prompt, request.extend_after, request.negative_prompt,
-                       request.guidance, request.steps, request.seed)
+                       request.guidance, request.steps, request.seed, ends=request.ends)
 
 
 def extend_text(source: Audio, prompt: str, extend_after: float, negative_prompt: str = "",
-                guidance: float = 1.0, steps: int = 8, seed: int = 0) -> Audio:
+                guidance: float = 1.0, steps: int = 8, seed: int = 0, *, ends: bool | None = None) -> Audio:
     """The source, then ``extend_after`` seconds in the same tempo, key and sound on its beat grid."""
     src = _as_stereo_44k(source)
-    spec = parse_prompt(prompt, negative_prompt, float(guidance))
-    spec = _without_intro(spec)
+    spec = _framed(parse_prompt(prompt, negative_prompt, float(guidance)), opens=False, ends=ends)
     src_len = len(src) / SAMPLE_RATE
     beat = 60.0 / spec.tempo
     phase = estimate_beat_phase(src, spec.tempo)
@@ -88,10 +94,15 @@ def extend_text(source: Audio, prompt: str, extend_after: float, negative_prompt
     return Audio(np.concatenate([src, ext]), SAMPLE_RATE)
 
 
-def _without_intro(spec: Spec) -> Spec:
-    from dataclasses import replace
+def _framed(spec: Spec, *, opens: bool | None, ends: bool | None) -> Spec:
+    """The piece's intro and ending as its place in the score asks (None: as the words say).
 
-    return replace(spec, intro=False)
+    A piece that ends the score ends clearly, the way the planner used to ask for in words.
+    """
+    intro = spec.intro if opens is None else spec.intro and opens
+    if ends is None:
+        return replace(spec, intro=intro)
+    return replace(spec, intro=intro, ending=spec.ending and ends, strong_ending=spec.ending and ends)
 
 
 def _as_stereo_44k(audio: Audio) -> np.ndarray:

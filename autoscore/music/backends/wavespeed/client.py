@@ -227,15 +227,17 @@ class WaveSpeedBackend(Backend):
 
     async def generate(self, request: GenerationRequest) -> Audio:
         request.validate()
+        prompt, negative = in_words(request.prompt, request.negative_prompt, opens=request.opens,
+                                    ends=request.ends)
         payload: dict[str, Any] = {
-            "prompt": request.prompt,
+            "prompt": prompt,
             "duration": request.duration,
             "num_inference_steps": request.steps,
             "guidance_scale": float(request.guidance),
             "output_format": request.output_format,
         }
-        if request.negative_prompt:
-            payload["negative_prompt"] = request.negative_prompt
+        if negative:
+            payload["negative_prompt"] = negative
         ref = self._ref(f"generate {request.duration} s of music")
         data = await self._run_task(MUSIC_PATH, payload, ref)
         self.music_requests += 1
@@ -246,17 +248,18 @@ class WaveSpeedBackend(Backend):
         ref = self._ref(f"extend {request.source.duration:.1f} s of music by {request.extend_after} s")
         encoded = await asyncio.to_thread(encode_bytes, request.source, "flac")
         source_url = await upload_source(self, encoded, ref)
+        prompt, negative = in_words(request.prompt, request.negative_prompt, opens=False, ends=request.ends)
         payload: dict[str, Any] = {
             "audio": source_url,
-            "prompt": request.prompt,
+            "prompt": prompt,
             "extend_seconds_before": 0,
             "extend_seconds_after": request.extend_after,
             "num_inference_steps": request.steps,
             "guidance_scale": float(request.guidance),
             "output_format": request.output_format,
         }
-        if request.negative_prompt:
-            payload["negative_prompt"] = request.negative_prompt
+        if negative:
+            payload["negative_prompt"] = negative
         data = await self._run_task(OUTPAINT_PATH, payload, ref)
         self.outpaint_requests += 1
         expected = request.source.duration + request.extend_after
@@ -625,6 +628,29 @@ class WaveSpeedBackend(Backend):
             "automatically; check your WaveSpeed dashboard, then run again (finished chunks are cached).",
             charged=None,
         ) from exc
+
+
+ENDING_PROMPT = "with a clear ending"
+NO_ENDING = "ending, fade-out"
+NO_INTRO = "intro"
+
+
+def in_words(prompt: str, negative: str, *, opens: bool | None, ends: bool | None) -> tuple[str, str]:
+    """The prompt and negative prompt that tell Stable Audio where this piece sits in the score.
+
+    The model knows nothing of chunks: a piece that does not open the score must not start
+    with an intro, one that does not end it must not end or fade, and the last one should
+    end clearly; None says nothing. (On the distilled model the negative prompt does little,
+    but costs nothing.)
+    """
+    if ends is True:
+        prompt = f"{prompt.rstrip(' ,.')}, {ENDING_PROMPT}"
+    avoid = [negative] if negative.strip() else []
+    if ends is False:
+        avoid.append(NO_ENDING)
+    if opens is False:
+        avoid.append(NO_INTRO)
+    return prompt, ", ".join(avoid)
 
 
 def _envelope_code(resp: httpx.Response) -> object:
