@@ -449,11 +449,11 @@ def test_a_429_inside_a_200_envelope_is_a_refusal_not_a_failure() -> None:
 @pytest.mark.parametrize("fmt", ["flac", "wav", "mp3"])
 def test_downloads_decode_the_same_whichever_reader_takes_them(tmp_path: Path, fmt: str) -> None:
     from autoscore.media.ffmpeg import decode_audio, encode_audio
-    from autoscore.music.backends.wavespeed.client import _decode_file
+    from autoscore.music.backends.wavespeed.collect import decode_file
 
     source = _continuation(1.5).source
     path = tmp_path / f"x.{fmt}"
     encode_audio(source, path, fmt)
-    ours, ffmpegs = _decode_file(path=path, fmt=fmt), decode_audio(path, 44100, 2)
+    ours, ffmpegs = decode_file(path=path, fmt=fmt), decode_audio(path, 44100, 2)
     assert ours.rate == 44100 and ours.samples.shape == ffmpegs.samples.shape
     assert np.abs(ours.samples - ffmpegs.samples).max() < 1e-6

@@ -30,7 +30,7 @@ from autoscore.models import MIX_RATE, Audio
 from autoscore.music.backends.base import Backend, ContinuationRequest, GenerationRequest
 from autoscore.music.backends.procedural import SAMPLE_RATE, ProceduralBackend
 from autoscore.music.backends.wavespeed import WaveSpeedBackend
-from autoscore.music.backends.wavespeed.client import OUTPUT_RATE
+from autoscore.music.backends.wavespeed.collect import OUTPUT_RATE
 
 BACKENDS = ["procedural", "wavespeed"]
 NATIVE_RATE = {"procedural": SAMPLE_RATE, "wavespeed": OUTPUT_RATE}

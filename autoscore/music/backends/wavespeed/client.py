@@ -23,7 +23,6 @@ httpx is the seam: pass ``transport=`` (``httpx.MockTransport`` in tests) or a w
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import random
@@ -39,14 +38,13 @@ import numpy as np
 from .... import __version__
 from ....errors import (
     AuthError,
-    AutoscoreError,
     BackendError,
     OptionError,
     RemoteTaskError,
     TransportError,
     register_secret,
 )
-from ....media.ffmpeg import decode_audio, encode_bytes, read_pcm_wav
+from ....media.ffmpeg import encode_bytes
 from ....models import Audio
 from ..base import Backend, ContinuationRequest, GenerationRequest
 from ..retry import AccountGate, Clock, PollPacer, RetryPolicy, Throttle, Ticket, account_gate
@@ -63,7 +61,8 @@ from .answers import (
     path_of,
     raise_for_answer,
 )
-from .transfer import RETRY_STATUSES, download_to, upload_source
+from .collect import at_rate, collect
+from .transfer import RETRY_STATUSES, upload_source
 
 __all__ = [
     "BASE_URL_ENV",
@@ -82,8 +81,6 @@ DEFAULT_BASE_URL = "https://api.wavespeed.ai"
 MUSIC_PATH = "/api/v3/stability-ai/stable-audio-3/music"
 OUTPAINT_PATH = "/api/v3/stability-ai/stable-audio-3/audio-outpainting"
 RESULT_PATH = "/api/v3/predictions/{id}/result"
-OUTPUT_RATE = 44100
-"""The model's native rate; downloads are decoded at it so nothing is resampled twice."""
 
 MIN_TASK_SECONDS = 30.0
 """A task is not started with less of the job's time left than this (or a quarter of it)."""
@@ -241,7 +238,7 @@ class WaveSpeedBackend(Backend):
         ref = self._ref(f"generate {request.duration} s of music")
         data = await self._run_task(MUSIC_PATH, payload, ref)
         self.music_requests += 1
-        return await self._collect(data, ref, request.output_format, (float(request.duration),))
+        return await collect(self, data, ref, request.output_format, (float(request.duration),))
 
     async def outpaint(self, request: ContinuationRequest) -> Audio:
         request.validate()
@@ -265,9 +262,9 @@ class WaveSpeedBackend(Backend):
         expected = request.source.duration + request.extend_after
         # The endpoint answers with the whole extended clip; a provider that sends back
         # only the new seconds is accepted too, and the source is put in front again.
-        audio = await self._collect(data, ref, request.output_format, (expected, float(request.extend_after)))
+        audio = await collect(self, data, ref, request.output_format, (expected, float(request.extend_after)))
         if abs(audio.duration - request.extend_after) < abs(audio.duration - expected):
-            source = _at_rate(request.source, audio.rate)
+            source = at_rate(request.source, audio.rate)
             audio = Audio(np.concatenate([source, audio.samples]), audio.rate)
         return audio
 
@@ -517,59 +514,11 @@ class WaveSpeedBackend(Backend):
                 self.unsettled += 1
                 raise
 
-    async def _collect(
-        self, data: dict[str, Any], ref: TaskRef, fmt: str, lengths: tuple[float, ...]
-    ) -> Audio:
-        """Download the completed task's audio and check it; a file that is not usable is fetched again."""
-        outputs = data.get("outputs")
-        if not isinstance(outputs, list) or not outputs or not isinstance(outputs[0], str):
-            raise BackendError(f"WaveSpeed task {ref.task_id} completed without an output URL.",
-                               task_id=ref.task_id, charged=True)
-        url = outputs[0]
-        if urlsplit(url).scheme not in ("http", "https"):
-            raise BackendError(f"WaveSpeed task {ref.task_id} returned an output that is not a URL: {url!r}.",
-                               task_id=ref.task_id, charged=True)
-        problem = ""
-        for attempt in range(1, self.retry.attempts + 1):
-            if attempt > 1:
-                await self.pause(attempt - 1, None, ref, f"download ({problem})")
-            path = await download_to(self, url, ref, self._scratch_dir(), "." + fmt)
-            try:
-                audio = await asyncio.to_thread(_decode_file, path, fmt)
-            except AutoscoreError as exc:
-                problem = f"not decodable as {fmt}: {exc}"
-                continue
-            finally:
-                with contextlib.suppress(OSError):
-                    path.unlink()
-            for length in lengths:
-                fitted = self._fit(audio, length)
-                if fitted is not None:
-                    log.debug("wavespeed: task %s done, %.2f s of audio", ref.task_id, audio.duration)
-                    return fitted
-            wanted = " or ".join(f"{length:.2f} s" for length in lengths)
-            problem = f"{audio.duration:.2f} s of audio instead of {wanted}"
-        raise BackendError(
-            f"WaveSpeed task {ref.task_id} produced a file that is not usable ({problem}) after "
-            f"{self.retry.attempts} downloads; run again later (the task was charged).",
-            task_id=ref.task_id, charged=True,
-        )
-
-    def _scratch_dir(self) -> Path:
+    def scratch_dir(self) -> Path:
+        """Where downloads land until decoded; removed by ``aclose``."""
         if self._scratch is None:
             self._scratch = tempfile.TemporaryDirectory(prefix="autoscore-dl-")
         return Path(self._scratch.name)
-
-    def _fit(self, audio: Audio, seconds: float) -> Audio | None:
-        """Exactly ``seconds`` long (codec padding trimmed, a short tail padded), or None if far off."""
-        target = round(seconds * audio.rate)
-        tolerance = round((self.length_tolerance + 0.01 * seconds) * audio.rate)
-        if audio.frames == 0 or abs(audio.frames - target) > tolerance:
-            return None
-        if audio.frames >= target:
-            return Audio(audio.samples[:target], audio.rate)
-        pad = np.zeros((target - audio.frames, audio.channels), np.float32)
-        return Audio(np.concatenate([audio.samples, pad]), audio.rate)
 
     # -- one HTTP exchange -----------------------------------------------------------
 
@@ -669,36 +618,3 @@ def check_base_url(url: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise OptionError(f"The API base {url!r} is not an http(s) URL, e.g. {DEFAULT_BASE_URL}.")
     return url.strip().rstrip("/")
-
-
-def _decode_file(path: Path, fmt: str) -> Audio:
-    """The downloaded file as float samples at the model's rate.
-
-    PCM WAV is read directly and FLAC by libFLAC inside pedalboard (already here for the
-    composer), each about half the time of an ffmpeg run, and identical to it to the last
-    bit of a float; anything else, or a file either cannot read, goes through ffmpeg.
-    """
-    if fmt == "wav":
-        direct = read_pcm_wav(path.read_bytes(), OUTPUT_RATE, 2)
-        if direct is not None:
-            return direct
-    if fmt == "flac":
-        from pedalboard.io import AudioFile
-
-        try:
-            with AudioFile(str(path)) as f:
-                if f.samplerate == OUTPUT_RATE and f.num_channels == 2:
-                    return Audio(np.ascontiguousarray(f.read(f.frames).T, dtype=np.float32), OUTPUT_RATE)
-        except (OSError, ValueError, RuntimeError):
-            pass  # let ffmpeg try, and say what is wrong if it cannot either
-    return decode_audio(path, OUTPUT_RATE, 2)
-
-
-def _at_rate(audio: Audio, rate: int) -> np.ndarray:
-    """``audio``'s samples at ``rate``, stereo, for joining to a download."""
-    samples = audio.samples if audio.channels == 2 else np.repeat(audio.samples[:, :1], 2, axis=1)
-    if audio.rate == rate:
-        return samples
-    from ....media.resample import resample
-
-    return resample(samples, audio.rate, rate)
