@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import run_cli
 from emulator_fixtures import make_client, run
 
-from autoscore.cli import main
 from autoscore.emulator import Emulator
 from autoscore.errors import OptionError
 from autoscore.media.resample import resample
@@ -260,12 +260,6 @@ def test_seed_must_be_a_whole_number() -> None:
 # -- the CLI ----------------------------------------------------------------------------
 
 
-def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    out, err = capsys.readouterr()
-    code = exc.value.code
-    return (code if isinstance(code, int) else 1), out, err
 
 
 @pytest.mark.parametrize("seed", [-1, MAX_SEED + 1])

@@ -6,17 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import Media
-
-from autoscore.cli import main
-
-
-def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    out, err = capsys.readouterr()
-    code = exc.value.code
-    return (code if isinstance(code, int) else 1), out, err
+from conftest import Media, run_cli
 
 
 def _only_error_line(err: str) -> str:

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import Media, make_media
+from conftest import Media, make_media, run_cli
 from emulator_fixtures import TEST_KEY, make_client
 
-from autoscore.cli import main
 from autoscore.emulator import Emulator
 from autoscore.errors import BackendError
 from autoscore.media.probe import probe
@@ -30,11 +29,6 @@ def six_chunks() -> list[Chunk]:
     ]
 
 
-def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    out, err = capsys.readouterr()
-    return (exc.value.code if isinstance(exc.value.code, int) else 0), out, err
 
 
 def test_all_chunks_are_in_flight_at_once(emulator: Emulator, tmp_path: Path) -> None:

@@ -224,17 +224,7 @@ class WaveSpeedBackend(Backend):
 
     async def generate(self, request: GenerationRequest) -> Audio:
         request.validate()
-        prompt, negative = in_words(request.prompt, request.negative_prompt, opens=request.opens,
-                                    ends=request.ends)
-        payload: dict[str, Any] = {
-            "prompt": prompt,
-            "duration": request.duration,
-            "num_inference_steps": request.steps,
-            "guidance_scale": float(request.guidance),
-            "output_format": request.output_format,
-        }
-        if negative:
-            payload["negative_prompt"] = negative
+        payload = {"duration": request.duration, **_fields(request, opens=request.opens)}
         ref = self._ref(f"generate {request.duration} s of music")
         data = await self._run_task(MUSIC_PATH, payload, ref)
         self.music_requests += 1
@@ -245,18 +235,8 @@ class WaveSpeedBackend(Backend):
         ref = self._ref(f"extend {request.source.duration:.1f} s of music by {request.extend_after} s")
         encoded = await asyncio.to_thread(encode_bytes, request.source, "flac")
         source_url = await upload_source(self, encoded, ref)
-        prompt, negative = in_words(request.prompt, request.negative_prompt, opens=False, ends=request.ends)
-        payload: dict[str, Any] = {
-            "audio": source_url,
-            "prompt": prompt,
-            "extend_seconds_before": 0,
-            "extend_seconds_after": request.extend_after,
-            "num_inference_steps": request.steps,
-            "guidance_scale": float(request.guidance),
-            "output_format": request.output_format,
-        }
-        if negative:
-            payload["negative_prompt"] = negative
+        payload = {"audio": source_url, "extend_seconds_before": 0,
+                   "extend_seconds_after": request.extend_after, **_fields(request, opens=False)}
         data = await self._run_task(OUTPAINT_PATH, payload, ref)
         self.outpaint_requests += 1
         expected = request.source.duration + request.extend_after
@@ -600,6 +580,20 @@ def in_words(prompt: str, negative: str, *, opens: bool | None, ends: bool | Non
     if opens is False:
         avoid.append(NO_INTRO)
     return prompt, ", ".join(avoid)
+
+
+def _fields(request: GenerationRequest | ContinuationRequest, *, opens: bool | None) -> dict[str, Any]:
+    """The fields music and outpainting share, with the piece's place in the score in words."""
+    prompt, negative = in_words(request.prompt, request.negative_prompt, opens=opens, ends=request.ends)
+    fields: dict[str, Any] = {
+        "prompt": prompt,
+        "num_inference_steps": request.steps,
+        "guidance_scale": float(request.guidance),
+        "output_format": request.output_format,
+    }
+    if negative:
+        fields["negative_prompt"] = negative
+    return fields
 
 
 def _envelope_code(resp: httpx.Response) -> object:
