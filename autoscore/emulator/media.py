@@ -148,15 +148,23 @@ def _media_url(emu: Emulator, token: str, filename: str) -> str:
     return f"{emu.base_url}{MEDIA_PREFIX}{token}/{quote(filename, safe='')}"
 
 
+def _upload_request(h: Handler, enabled: bool, path: str) -> bytes | None:
+    """The body of an upload call, or None once answered (route switched off, or no key)."""
+    h.emu.count("uploads")
+    raw = h.body()
+    if not enabled:
+        h.no_route("POST", path)
+        return None
+    if not h.authorized():
+        return None
+    return raw
+
+
 def upload_multipart(h: Handler) -> None:
     """The older route: the file travels inside the API call, as multipart form field ``file``."""
     emu = h.emu
-    emu.count("uploads")
-    raw = h.body()
-    if not emu.legacy_upload:
-        h.no_route("POST", UPLOAD_PATH)
-        return
-    if not h.authorized():
+    raw = _upload_request(h, emu.legacy_upload, UPLOAD_PATH)
+    if raw is None:
         return
     if len(raw) > MAX_UPLOAD:
         h.send_api_error(413, "file too large: uploads are limited to 50 MB")
@@ -189,12 +197,8 @@ def upload_multipart(h: Handler) -> None:
 def upload_ticket(h: Handler) -> None:
     """The current route: a JSON description in, a signed PUT URL and the future download_url out."""
     emu = h.emu
-    emu.count("uploads")
-    raw = h.body()
-    if not emu.current_upload:
-        h.no_route("POST", UPLOADS_PATH)
-        return
-    if not h.authorized():
+    raw = _upload_request(h, emu.current_upload, UPLOADS_PATH)
+    if raw is None:
         return
     body = h.json_body(raw)
     filename = body.get("filename")
