@@ -276,6 +276,8 @@ def batch(
 @click.option("--api-key", help="WaveSpeed key (default: $WAVESPEED_API_KEY).")
 @click.option("--api-base", envvar="WAVESPEED_BASE_URL", metavar="URL")
 @click.option("--explain", is_flag=True, help="Show what the procedural composer understood, then stop.")
+@spec_option("fallback")
+@spec_option("max_cost")
 @spec_option("timeout")
 @click.pass_context
 def generate(
@@ -292,9 +294,11 @@ def generate(
     api_key: str | None,
     api_base: str | None,
     explain: bool,
+    fallback: str | None,
+    max_cost: float | None,
     timeout: float | None,
 ) -> None:
-    """Generate PROMPT as a music file, no video involved."""
+    """Generate PROMPT as a music file, no video involved (the same generation path as score)."""
     if explain:
         from ..music.backends.procedural import explain as explain_prompt
 
@@ -318,8 +322,11 @@ def generate(
         steps=steps,
         guidance=guidance,
         backend=backend,
+        reporter=ConsoleReporter(quiet=ctx.obj["quiet"], verbose=ctx.obj["verbose"]),
         api_key=api_key_from(api_key),
         api_base=api_base,
+        fallback=fallback,
+        max_cost=max_cost,
         timeout=timeout,
     )
     click.echo(f"Backend: {result.backend}")
