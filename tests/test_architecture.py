@@ -8,6 +8,7 @@ at the edges; everything between the edges works on frozen dataclasses and decod
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "autoscore"
@@ -57,3 +58,21 @@ def test_modules_stay_small_enough_to_read() -> None:
     limits = {"music/backends/wavespeed/client.py": 640}
     over = {name: n for name, n in sizes.items() if n > limits.get(name, 520)}
     assert over == {}, over
+
+
+def test_no_public_function_returns_a_private_type() -> None:
+    """A caller must be able to name what it gets back."""
+    private = re.compile(r"(?<![\w.])_[A-Za-z]\w+")  # a one-letter TypeVar (_F) is no type
+    assert private.search("tuple[_Job, int]") and not private.search("Callable[[_F], _F] | np._T")
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        scopes = [tree, *(n for n in tree.body if isinstance(n, ast.ClassDef) and not n.name.startswith("_"))]
+        for scope in scopes:
+            for node in scope.body:
+                if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) or node.name.startswith("_"):
+                    continue
+                returns = ast.unparse(node.returns) if node.returns is not None else ""
+                if private.search(returns):
+                    offenders.append(f"{path.relative_to(PACKAGE)}:{node.name} -> {returns}")
+    assert offenders == []
