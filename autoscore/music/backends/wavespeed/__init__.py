@@ -1,8 +1,9 @@
 """The WaveSpeed backend: Stable Audio 3 Music over WaveSpeedAI's REST API.
 
-``client`` speaks the protocol (admit, submit, poll, collect), ``transfer`` moves the
-bytes (signed uploads, resumable downloads), ``answers`` turns the service's answers into
-errors that say what they cost; the retry engine is ``backends.retry``. The contract is
+``client`` speaks the protocol (admit, submit, poll), ``session`` sends one exchange with
+its timeouts and retries, ``transfer`` moves the bytes (signed uploads, resumable
+downloads), ``collect`` checks what a task made, and ``answers`` turns the service's
+answers into errors that say what they cost; the retry engine is ``backends.retry``. The contract is
 ``docs/wavespeed-api.md``.
 """
 

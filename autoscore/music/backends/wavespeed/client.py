@@ -27,15 +27,13 @@ import logging
 import os
 import random
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, NoReturn
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
 
-from .... import __version__
 from ....errors import (
     AuthError,
     BackendError,
@@ -54,15 +52,11 @@ from .answers import (
     PENDING,
     Step,
     TaskRef,
-    describe,
     envelope_data,
-    host_of,
-    message_of,
-    path_of,
-    raise_for_answer,
 )
 from .collect import at_rate, collect
-from .transfer import RETRY_STATUSES, upload_source
+from .session import NotSent, Session, Timeouts
+from .transfer import upload_source
 
 __all__ = [
     "BASE_URL_ENV",
@@ -99,25 +93,6 @@ def default_job_timeout(requests: int) -> float:
     return 300.0 + 180.0 * max(1, requests)
 
 
-@dataclass(frozen=True)
-class Timeouts:
-    """Seconds. ``submit``, ``poll`` and ``upload`` bound one exchange; ``download`` bounds
-    each read of a streamed body, not the whole of it. ``job`` bounds one request from
-    submission to decoded audio when no job was started with ``start_job`` (None for no
-    bound)."""
-
-    connect: float = 10.0
-    submit: float = 60.0
-    poll: float = 30.0
-    download: float = 60.0
-    upload: float = 120.0
-    job: float | None = 900.0
-
-
-class _NotSent(Exception):
-    """The request never left: safe to send again, even a submission."""
-
-
 class _Slot:
     """A held gate ticket, returned exactly once however the task ends."""
 
@@ -130,7 +105,7 @@ class _Slot:
             self.gate.release(self.ticket, succeeded=succeeded)
 
 
-class WaveSpeedBackend(Backend):
+class WaveSpeedBackend(Session, Backend):
     """Submit, poll, download, verify; many requests at once, within the account's limits."""
 
     name: ClassVar[str] = "wavespeed"
@@ -256,92 +231,6 @@ class WaveSpeedBackend(Backend):
             self._scratch.cleanup()
             self._scratch = None
 
-    # -- what transfer.py needs (the Sender protocol) ----------------------------------
-
-    def http(self) -> httpx.AsyncClient:
-        """The client for this event loop; each job runs in a loop of its own (``asyncio.run``)."""
-        if self._given_client is not None:
-            return self._given_client
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop or self._client is None:
-            self._loop = loop
-            limits = httpx.Limits(max_connections=self.max_concurrency * 2 + 4, max_keepalive_connections=8)
-            self._client = httpx.AsyncClient(limits=limits, follow_redirects=False, transport=self._transport)
-        return self._client
-
-    def api_headers(self) -> dict[str, str]:
-        """What every call to the API itself carries; never sent to a CDN or a signed URL."""
-        return {
-            "Authorization": f"Bearer {self._key}",
-            "X-Client-Name": "autoscore",
-            "X-Client-Version": __version__,
-        }
-
-    @property
-    def attempts(self) -> int:
-        return self.retry.attempts
-
-    @property
-    def upload_timeout(self) -> float:
-        return self.timeouts.upload
-
-    @property
-    def download_timeout(self) -> float:
-        return self.timeouts.download
-
-    @property
-    def connect_timeout(self) -> float:
-        return self.timeouts.connect
-
-    def read_timeout(self, seconds: float, ref: TaskRef) -> float:
-        """``seconds``, or less when the deadline is nearer."""
-        if ref.deadline is None:
-            return seconds
-        return max(0.001, min(seconds, ref.deadline - self.clock.monotonic()))
-
-    async def pause(self, retry: int, hint: str | None, ref: TaskRef, problem: str) -> None:
-        delay = self.retry.delay(retry, hint, self.clock.time(), self._rng)
-        if ref.deadline is not None and self.clock.monotonic() + delay > ref.deadline:
-            self._timed_out(ref)
-        log.debug("wavespeed: retry %d for %s in %.2f s (%s)", retry, ref.what, delay, problem)
-        await self.clock.sleep(delay)
-
-    async def request(
-        self, method: str, url: str, ref: TaskRef, step: Step, *, read_timeout: float,
-        exact_headers: bool = False, **kwargs: Any
-    ) -> httpx.Response:
-        """A request that is safe to repeat (poll, upload), sent until an answer not worth retrying.
-
-        A poll of a task that exists keeps trying until the job's deadline rather than for a
-        number of tries: giving up would abandon a task that is still charged.
-        """
-        retry = 0
-        tries = None if step is Step.POLL and ref.deadline is not None else self.retry.attempts
-        while True:
-            answer: httpx.Response | None = None
-            try:
-                answer = await self._exchange(method, url, ref, read_timeout, exact_headers=exact_headers,
-                                              **kwargs)
-            except _NotSent as exc:
-                problem = str(exc)
-            except (httpx.TransportError, TimeoutError) as exc:
-                problem = f"{describe(exc)} from {host_of(url)}"
-            else:
-                if answer.status_code not in RETRY_STATUSES:
-                    return answer
-                problem = f"HTTP {answer.status_code}: {message_of(answer)}"
-            retry += 1
-            if tries is not None and retry >= tries:
-                if answer is not None:
-                    raise_for_answer(answer, ref, step, exhausted=True)
-                raise TransportError(
-                    f"Could not reach WaveSpeed to {ref.what} after {self.retry.attempts} tries ({problem}); "
-                    "check the network connection or --api-base and run again.",
-                    task_id=ref.task_id, charged=None if ref.task_id else False,
-                )
-            await self.pause(retry, answer.headers.get("Retry-After") if answer is not None else None,
-                             ref, problem)
-
     # -- one task: admit, submit, wait ---------------------------------------------------
 
     def _ref(self, what: str) -> TaskRef:
@@ -366,10 +255,6 @@ class WaveSpeedBackend(Backend):
             ) from None
         return _Slot(self.gate, ticket)
 
-    def _limit_text(self) -> str:
-        limit = self._job_timeout if self._job_timeout is not None else self.timeouts.job
-        return f"{limit:g} s" if limit is not None else "as long as it needs"
-
     async def _run_task(self, path: str, payload: dict[str, Any], ref: TaskRef) -> dict[str, Any]:
         """Submit (resending only what cannot have made a task) and wait for a terminal status."""
         body = dict(payload, enable_sync_mode=True) if self.sync_mode else payload
@@ -382,7 +267,7 @@ class WaveSpeedBackend(Backend):
                 # short would turn an answer on its way into a task of unknown fate.
                 resp = await self._exchange("POST", self.base_url + path, ref, self._submit_timeout(),
                                             bounded=False, json=body, headers=self.api_headers())
-            except _NotSent as exc:
+            except NotSent as exc:
                 slot.release(succeeded=False)
                 connect_failures += 1
                 if connect_failures >= self.retry.attempts:
@@ -499,65 +384,6 @@ class WaveSpeedBackend(Backend):
         if self._scratch is None:
             self._scratch = tempfile.TemporaryDirectory(prefix="autoscore-dl-")
         return Path(self._scratch.name)
-
-    # -- one HTTP exchange -----------------------------------------------------------
-
-    async def _exchange(self, method: str, url: str, ref: TaskRef, read_timeout: float, *,
-                        bounded: bool = True, exact_headers: bool = False, **kwargs: Any) -> httpx.Response:
-        """Send once. A connection that never opened is ``_NotSent``; anything later is the
-        caller's to judge (an httpx error or ``TimeoutError``).
-
-        ``bounded`` cuts the timeout to the job's deadline. ``exact_headers`` sends only the
-        given headers (and Host and Content-Length), for a signed URL that names its headers.
-        """
-        if bounded:
-            self._check_deadline(ref)
-        bound = self.read_timeout(read_timeout, ref) if bounded else read_timeout
-        timeout = httpx.Timeout(bound, connect=self.timeouts.connect, pool=self.timeouts.connect)
-        client = self.http()
-        try:
-            # httpx's read timeout is per read; a body that trickles in needs a total bound too.
-            async with asyncio.timeout(bound + (0.0 if bounded else self.timeouts.connect)):
-                if exact_headers:
-                    req = client.build_request(method, url, timeout=timeout, **kwargs)
-                    given = {k.lower() for k in kwargs.get("headers") or {}}
-                    for name in ("accept", "accept-encoding", "connection", "user-agent"):
-                        if name not in given and name in req.headers:
-                            del req.headers[name]
-                    resp = await client.send(req)
-                else:
-                    resp = await client.request(method, url, timeout=timeout, **kwargs)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise _NotSent(f"could not connect to {host_of(url)} ({describe(exc)})") from exc
-        log.debug("wavespeed: %s %s -> %d", method, path_of(url), resp.status_code)
-        return resp
-
-    def _check_deadline(self, ref: TaskRef) -> None:
-        if ref.deadline is not None and self.clock.monotonic() >= ref.deadline:
-            self._timed_out(ref)
-
-    def _timed_out(self, ref: TaskRef) -> NoReturn:
-        if ref.completed:
-            task = f" (task {ref.task_id} completed and was charged; its audio could not be fetched in time)"
-            charged: bool | None = True
-        elif ref.task_id:
-            task, charged = f" (task {ref.task_id} may still finish and be charged)", None
-        else:
-            task, charged = "", False
-        raise TransportError(
-            f"Gave up trying to {ref.what} after {self._limit_text()}{task}; the service may be "
-            "overloaded: try again later, or allow more time with --timeout.",
-            task_id=ref.task_id, charged=charged,
-        )
-
-    def _unknown_outcome(self, ref: TaskRef, exc: BaseException) -> NoReturn:
-        raise TransportError(
-            f"The request to {ref.what} was sent but no answer came back ({describe(exc)}). "
-            "WaveSpeed may have created and charged the task, so autoscore does not resend it "
-            "automatically; check your WaveSpeed dashboard, then run again (finished chunks are cached).",
-            charged=None,
-        ) from exc
-
 
 ENDING_PROMPT = "with a clear ending"
 NO_ENDING = "ending, fade-out"
