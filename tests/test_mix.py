@@ -225,8 +225,12 @@ def test_silent_music_does_not_crash(media: dict[str, Path]) -> None:
 
 def test_loud_mode_ducks_under_the_voice_too(media: dict[str, Path], music: PcmFile) -> None:
     run = run_mix(media["speech"], music, replace(SETTINGS, duck_on="loud"))
-    assert len(run.report.speech_regions) >= 2
-    assert run.report.speech_regions[0][0] == pytest.approx(OFFSETS[0], abs=0.3)
+    regions = run.report.speech_regions
+    voice = decode_audio(VOICE, MIX_RATE, 1).duration
+    for offset in OFFSETS:  # each utterance is found where it starts...
+        assert any(start == pytest.approx(offset, abs=0.3) for start, _ in regions), regions
+    for start, end in regions:  # ...and nothing is found outside the two utterances
+        assert any(offset - 0.3 <= start and end <= offset + voice + 0.5 for offset in OFFSETS), regions
 
 
 def test_music_at_the_wrong_rate_is_refused(media: dict[str, Path]) -> None:
@@ -296,10 +300,13 @@ def _prepared(original: Path, music: PcmFile, scratch: Path, settings: MixSettin
     total = FRAMES
     decoded = decode_for_mixing(original, scratch)
     source = mix._Source(full=decoded.full, speech=decoded.speech)
-    envelope = build_envelope(mix._detect(source, settings, DURATION, mix.DEFAULT_BLOCK), DURATION, settings)
-    analysis = mix._analyse(source, music, envelope, total, mix.DEFAULT_BLOCK,
-                            mix._music_energy(music, total, mix.DEFAULT_BLOCK))
-    _, _, music_gain_db, final_gain_db = mix._choose_gains(analysis, settings)
+    size = mix.DEFAULT_BLOCK
+    regions = mix._detect(source=source, settings=settings, duration=DURATION, size=size)
+    envelope = build_envelope(regions, DURATION, settings)
+    raw_music = mix._music_energy(music=music, total=total, size=size)
+    analysis = mix._analyse(source=source, music=music, envelope=envelope, total=total, size=size,
+                            raw_music=raw_music)
+    _, _, music_gain_db, final_gain_db = mix._choose_gains(analysis=analysis, settings=settings)
     return source, envelope, analysis, music_gain_db, final_gain_db
 
 
@@ -310,13 +317,14 @@ def test_limiter_loss_estimate_matches_a_full_measuring_pass(media: dict[str, Pa
     final_db += extra_db  # +12 dB: the limiter works hard on every word
     b, f = 10 ** ((music_db + final_db) / 20), 10 ** (final_db / 20)
     size = 4800 * 7  # blocks that do not line up with the stretches
-    estimate = mix._limited_loudness(source, music, envelope, analysis, SETTINGS, FRAMES, size, b, f)
-    full, _, min_gain = mix._render(source, music, envelope, SETTINGS, FRAMES, size, b, f,
-                                    mix._discard, None, None)
+    common = {"source": source, "music": music, "envelope": envelope, "settings": SETTINGS, "total": FRAMES,
+              "size": size, "music_gain": b, "final_gain": f}
+    estimate = mix._limited_loudness(analysis=analysis, **common)
+    full, _, min_gain = mix._render(sink=mix._discard, music_sink=None, stems=None, **common)
     assert estimate is not None and full is not None
     assert estimate == pytest.approx(full, abs=0.01)
     limiter = LookaheadLimiter(SETTINGS.true_peak_db - mix.LIMITER_MARGIN_DB, MIX_RATE)
-    stretches = mix._limited_stretches(analysis, b, f, limiter)
+    stretches = mix._limited_stretches(analysis=analysis, music_gain=b, final_gain=f, limiter=limiter)
     covered = sum(last - first for first, last in stretches)
     assert 0 < covered < len(analysis.oo)  # both parts of the estimate were exercised
     if extra_db:
