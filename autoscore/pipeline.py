@@ -26,7 +26,7 @@ from .media.probe import probe
 from .mixing.mix import MixReport, mix_audio
 from .models import MIX_RATE, Chunk, MediaInfo, Note, Section
 from .music.assemble import DEFAULT_MAX_SHIFT, assemble_spans
-from .music.backends import make_backend, resolve_backend_name
+from .music.backends import backend_prices, make_backend, resolve_backend_name
 from .music.backends.base import Backend
 from .music.cache import AudioCache
 from .music.generate import ChunkStore, GenerationStats, generate_chunks
@@ -184,14 +184,6 @@ def _read_notes(info: MediaInfo, notes: str | Path | None, warnings: list[str]) 
     return [], ""
 
 
-def _backend_prices(name: str) -> tuple[float, float]:
-    if name == "wavespeed":
-        from .music.backends.wavespeed import WaveSpeedBackend
-
-        return WaveSpeedBackend.price_per_request, WaveSpeedBackend.outpaint_price
-    return 0.0, 0.0
-
-
 def plan_music(
     duration: float,
     notes: Sequence[Note] = (),
@@ -208,7 +200,7 @@ def plan_music(
     built = build_sections(list(notes), duration, the_preset, prompt=opts.prompt, negative=opts.negative)
     all_warnings.extend(built.warnings)
     backend_name = resolve_backend_name(opts.backend, opts.api_key)
-    price, outpaint_price = _backend_prices(backend_name)
+    price, outpaint_price = backend_prices(backend_name)
     the_plan = make_plan(
         duration,
         built.sections,
@@ -261,7 +253,6 @@ def _generate(
     total = len(chunks)
     # A reporter written before ``throttled`` existed still works: it just is not told.
     backend.on_throttle = getattr(reporter, "throttled", None)
-    backend.on_warning = reporter.warn
     return generate_chunks(
         chunks,
         backend,

@@ -17,15 +17,15 @@ from typing import Any
 import numpy as np
 
 from ..media.ffmpeg import Writer, encode_args
-from ..media.files import scratch_folder
+from ..media.files import atomic_output, scratch_folder
 from ..media.pcm import PcmFile
-from ..media.render import atomic_output, check_output_path
+from ..media.render import check_output_path
 from ..models import Section
 from ..options import ScoreOptions
 from ..progress import Reporter
 from ..text.presets import GenerationSettings, MixSettings, Preset
 from ..text.sections import shared_tempo
-from .backends import resolve_backend_name
+from .backends import backend_prices, resolve_backend_name
 from .backends.base import MAX_SEED, GenerationRequest
 from .cache import AudioCache
 
@@ -72,7 +72,7 @@ def generate_music(
     GenerationRequest(prompt, 1, negative, steps, guidance, fmt, seed).validate()
     check_output_path(None, output)
     name = resolve_backend_name(opts.backend, opts.api_key)
-    price, outpaint_price = _prices(name)
+    price, outpaint_price = backend_prices(name)
     section = Section(0, 0.0, float(duration), prompt, prompt, negative, "whole")
     preset = Preset(generation=GenerationSettings(steps=steps, guidance=guidance, format=fmt),
                     mix=replace(MixSettings(), fade_in=0.02, fade_out=1.5))
@@ -107,11 +107,3 @@ def encode_file(music: PcmFile, path: Path, fmt: str, tags: dict[str, str]) -> N
     except BaseException:
         writer.abort()
         raise
-
-
-def _prices(name: str) -> tuple[float, float]:
-    if name == "wavespeed":
-        from .backends.wavespeed import WaveSpeedBackend
-
-        return WaveSpeedBackend.price_per_request, WaveSpeedBackend.outpaint_price
-    return 0.0, 0.0

@@ -18,6 +18,7 @@ __all__ = [
     "Backend",
     "ContinuationRequest",
     "GenerationRequest",
+    "backend_prices",
     "make_backend",
     "resolve_backend_name",
 ]
@@ -31,6 +32,15 @@ def resolve_backend_name(name: str, api_key: str | None = None) -> str:
     if name == "auto":
         return "wavespeed" if (api_key or os.environ.get("WAVESPEED_API_KEY")) else "procedural"
     return name
+
+
+def backend_prices(name: str) -> tuple[float, float]:
+    """(music request, outpainting request) prices in dollars of the resolved backend ``name``."""
+    if name == "wavespeed":
+        from .wavespeed import WaveSpeedBackend
+
+        return WaveSpeedBackend.price_per_request, WaveSpeedBackend.outpaint_price
+    return 0.0, 0.0
 
 
 def make_backend(
