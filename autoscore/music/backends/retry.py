@@ -153,9 +153,11 @@ class AccountGate:
         self._blocks = 0
         self._wakers: set[Callable[[], None]] = set()
 
-    def state(self, wait: float = 0.0) -> Throttle:
+    def set_ceiling(self, ceiling: int) -> None:
+        """A later job asked for another ``--concurrency``: the limit never exceeds it."""
         with self._lock:
-            return Throttle(wait, self.queued, self.limit, self.in_flight)
+            self.ceiling = ceiling
+            self.limit = min(max(self.limit, 1), ceiling)
 
     async def acquire(
         self, clock: Clock, *, deadline: float | None, on_wait: Callable[[Throttle], None] | None = None
@@ -272,9 +274,7 @@ def account_gate(base_url: str, key: str, ceiling: int) -> AccountGate:
         if gate is None:
             gate = _GATES[(base_url, account)] = AccountGate(ceiling)
         elif gate.ceiling != ceiling:
-            with gate._lock:
-                gate.ceiling = ceiling
-                gate.limit = min(max(gate.limit, 1), ceiling)
+            gate.set_ceiling(ceiling)
         return gate
 
 
