@@ -140,22 +140,10 @@ async def _cached(
     found = await hit()
     if found is not None:
         return found
-    claim = await asyncio.to_thread(cache.claim, key)
-    waited = 0.0
-    while claim is None:  # someone else is making this very chunk: wait for it
-        if ctx.timeout is not None and waited > ctx.timeout:
-            raise BackendError(
-                f"Waited {waited:.0f} s for another autoscore job that is making the same music (cache "
-                f"claim beside {cache.path_for(key).name}); nothing was charged for it here. Run again "
-                "when that job is done, or raise --timeout.", charged=False,
-            )
-        ctx.event(index, "waiting")
-        await asyncio.sleep(CLAIM_POLL)
-        waited += CLAIM_POLL
-        found = await hit()
-        if found is not None:
-            return found
-        claim = await asyncio.to_thread(cache.claim, key)
+    claimed = await _claim(key, index, ctx, hit)
+    if not isinstance(claimed, Claim):
+        return claimed  # another job made it while we waited
+    claim = claimed
     heartbeat = asyncio.ensure_future(_beat(claim))
     try:
         found = await hit()  # finished between our look and our claim
@@ -186,6 +174,28 @@ async def _cached(
         claim.release()
     ctx.event(index, "done")
     return made
+
+
+async def _claim(key: str, index: int, ctx: _Context,
+                 hit: Callable[[], Awaitable[Audio | None]]) -> Claim | Audio:
+    """The claim on ``key``, or the audio another job made while we waited for its claim."""
+    claim = await asyncio.to_thread(ctx.cache.claim, key)
+    waited = 0.0
+    while claim is None:  # someone else is making this very chunk: wait for it
+        if ctx.timeout is not None and waited > ctx.timeout:
+            raise BackendError(
+                f"Waited {waited:.0f} s for another autoscore job that is making the same music (cache "
+                f"claim beside {ctx.cache.path_for(key).name}); nothing was charged for it here. Run again "
+                "when that job is done, or raise --timeout.", charged=False,
+            )
+        ctx.event(index, "waiting")
+        await asyncio.sleep(CLAIM_POLL)
+        waited += CLAIM_POLL
+        found = await hit()
+        if found is not None:
+            return found
+        claim = await asyncio.to_thread(ctx.cache.claim, key)
+    return claim
 
 
 async def _beat(claim: Claim) -> None:
