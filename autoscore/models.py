@@ -21,6 +21,7 @@ __all__ = [
     "MediaInfo",
     "Note",
     "Section",
+    "SectionCue",
     "VideoStream",
 ]
 
@@ -151,6 +152,26 @@ class Section:
 
 
 @dataclass(frozen=True)
+class SectionCue:
+    """One section's words inside one request, on the request's own clock (0 = its first sample).
+
+    The remote model hears only the request's prompt, so a plan words every section it
+    carries into that prompt; the embedded composer also reads these cues and changes the
+    music where each one starts. ``energy`` and ``arc`` are the section's own values,
+    which words can only approximate.
+    """
+
+    start: float
+    end: float
+    prompt: str
+    negative_prompt: str = ""
+    energy: float = 0.5
+    arc: str = "whole"
+    index: int = 0
+    """The section's index in the plan, for showing which sections a request carries."""
+
+
+@dataclass(frozen=True)
 class Chunk:
     """One generation request in a plan, placed on the output timeline.
 
@@ -172,6 +193,8 @@ class Chunk:
     is_last: bool = False
     seed: int = 0
     """Variation index: distinct chunks of one job never share cached audio."""
+    cues: tuple[SectionCue, ...] = ()
+    """The sections whose words this request carries, on its own clock, in order."""
 
     @property
     def end(self) -> float:

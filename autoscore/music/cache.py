@@ -30,7 +30,7 @@ import os
 import platform
 import re
 import time
-from dataclasses import fields
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +73,7 @@ def _request_fields(request: GenerationRequest | ContinuationRequest) -> tuple[s
     if isinstance(request, ContinuationRequest):
         values = {f.name: getattr(request, f.name) for f in fields(request) if f.name != "source"}
         values["source"] = audio_digest(request.source)
+        values["cues"] = [asdict(c) for c in request.cues]
         kind = "outpaint"
     else:
         values = dict(request.key_fields())

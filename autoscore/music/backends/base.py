@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ...errors import OptionError
-from ...models import Audio
+from ...models import Audio, SectionCue
 
 if TYPE_CHECKING:
     from .retry import Throttle
@@ -64,6 +64,9 @@ class GenerationRequest:
     seed: int = 0
     opens: bool | None = None
     ends: bool | None = None
+    cues: tuple[SectionCue, ...] = ()
+    """The sections inside this request, on its own clock. The remote model hears them only
+    through ``prompt`` (the plan words them in); the embedded composer follows them."""
 
     def validate(self) -> None:
         if not self.prompt or not self.prompt.strip():
@@ -103,6 +106,8 @@ class ContinuationRequest:
     seed: int = 0
     ends: bool | None = None
     """Whether the extension ends the whole score (a continuation never opens it)."""
+    cues: tuple[SectionCue, ...] = ()
+    """The sections inside the extension, on the extension's own clock (0 = the join)."""
 
     def validate(self) -> None:
         GenerationRequest(
