@@ -1,96 +1,45 @@
-"""Composition: a form laid out to the requested length, then parts written bar by bar.
+"""Writing the notes: every bar of the form, for bed, comping, lead, bass and drums.
 
-The form is intro (optional), sections of 4 or 8 bars alternating two progressions (A, B),
-then a cadence (pre-dominant, dominant) and a final tonic chord that rings to the end. When
-the planner forbids an ending the body simply runs past the last sample; when it forbids an
-intro the piece starts one bar *before* sample 0 so reverb and held notes are already there.
+``form`` decides what each bar is (its part, chord, energy and role); this module decides
+what each instrument plays in it. Energy is what an arranger turns up and down: density
+(comping and drum patterns, arpeggios from medium energy on), register (the chords climb
+as the energy rises) and instrumentation (bass and drums drop out of intros and
+breakdowns, the lead doubles its octave at the peak). A part's own words decide which
+instruments may play at all, so a ``[no drums]`` section has none. Builds end in a
+riser and a fill, calmer parts are reached through a bar that thins out.
 
-Every part is a list of ``NoteEvent`` in seconds; rendering is somebody else's job. The seed
-picks progressions, motif, voicings and pattern details, never tempo or key.
+Every part is a list of ``NoteEvent`` in seconds; rendering is somebody else's job. The
+seed picks progressions, motifs, voicings and pattern details, never tempo or key.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from ....models import SectionCue
+from .form import Bar, Form, Part, make_form
+from .patterns import (
+    BASS_LINES,
+    COMP_RHYTHMS,
+    DRUM_GRIDS,
+    DRUM_PAN,
+    MOTIF_RHYTHMS,
+    PAN,
+    SCALES,
+    SLOW_MOTIF,
+)
 from .spec import Spec
 
 __all__ = ["Arrangement", "NoteEvent", "arrange"]
 
-SCALES = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10)}
-PROGRESSIONS = {
-    ("major", "A"): ((0, 4, 5, 3), (0, 5, 3, 4), (0, 3, 5, 4), (0, 3, 0, 4), (0, 4, 0, 3), (0, 3, 1, 4)),
-    ("major", "B"): ((3, 4, 0, 5), (5, 3, 0, 4), (3, 0, 4, 0), (1, 4, 0, 0)),
-    ("minor", "A"): ((0, 5, 2, 6), (0, 3, 5, 4), (0, 6, 5, 6), (0, 3, 0, 4), (0, 5, 3, 4), (0, 5, 6, 0)),
-    ("minor", "B"): ((5, 6, 0, 0), (3, 4, 0, 0), (5, 2, 6, 0), (3, 0, 6, 4)),
-}
-# Drum grids: (kit piece, lowest level, highest level, 16 steps, gain). x = hit, o = ghost.
-DRUM_GRIDS: dict[str, tuple[tuple[str, int, int, str, float], ...]] = {
-    "triphop": (
-        ("kick", 0, 1, "x.........x.....", 1.0), ("kick", 2, 3, "x......x..x.....", 1.0),
-        ("rim", 0, 0, "....x.......x...", 0.5), ("snare", 1, 3, "....x.......x...", 0.9),
-        ("snare", 2, 3, ".......o......o.", 0.35), ("hat", 1, 2, "x.x.x.x.x.x.x.x.", 0.35),
-        ("hat", 3, 3, "xoxoxoxoxoxoxoxo", 0.4), ("openhat", 3, 3, "..............x.", 0.3),
-    ),
-    "lofi": (
-        ("kick", 0, 3, "x......x..x.....", 0.9), ("rim", 0, 0, "....x.......x...", 0.45),
-        ("snare", 1, 3, "....x.......x...", 0.75), ("hat", 1, 3, "x.xox.x.x.xox.x.", 0.3),
-        ("snare", 3, 3, "..........o....o", 0.25), ("shaker", 2, 3, "..x...x...x...x.", 0.25),
-    ),
-    "house": (
-        ("kick", 0, 3, "x...x...x...x...", 1.0), ("clap", 1, 3, "....x.......x...", 0.7),
-        ("openhat", 1, 3, "..x...x...x...x.", 0.3), ("hat", 2, 2, "x.x.x.x.x.x.x.x.", 0.25),
-        ("hat", 3, 3, "xoxoxoxoxoxoxoxo", 0.3), ("shaker", 3, 3, ".x.x.x.x.x.x.x.x", 0.2),
-    ),
-    "rock": (
-        ("kick", 0, 2, "x.......x.x.....", 1.0), ("kick", 3, 3, "x.x.....x.x..x..", 1.0),
-        ("snare", 0, 3, "....x.......x...", 0.95), ("hat", 0, 2, "x.x.x.x.x.x.x.x.", 0.4),
-        ("openhat", 3, 3, "x.x.x.x.x.x.x.x.", 0.3),
-    ),
-    "pop": (
-        ("kick", 0, 1, "x.......x.......", 0.95), ("kick", 2, 3, "x......x..x.....", 0.95),
-        ("rim", 0, 0, "....x.......x...", 0.4), ("clap", 1, 3, "....x.......x...", 0.7),
-        ("hat", 1, 3, "x.x.x.x.x.x.x.x.", 0.3), ("shaker", 2, 3, "xoxoxoxoxoxoxoxo", 0.22),
-    ),
-    "cinematic": (
-        ("boom", 0, 3, "x...............", 0.9), ("taiko", 1, 1, "........x.......", 0.8),
-        ("taiko", 2, 3, "x..x..x.x..x..x.", 0.8), ("tom", 2, 3, "........x.x.x..x", 0.5),
-        ("snare", 3, 3, "....x.......x...", 0.8), ("hat", 3, 3, "x.x.x.x.x.x.x.x.", 0.2),
-    ),
-}
-COMP_RHYTHMS: dict[str, tuple[tuple[tuple[int, int], ...], ...]] = {
-    "triphop": (((0, 10), (10, 6)), ((0, 6), (6, 4), (12, 4))),
-    "lofi": (((0, 7), (7, 9)), ((0, 3), (3, 5), (10, 6))),
-    "house": (((2, 2), (6, 2), (10, 2), (14, 2)), ((0, 2), (3, 2), (6, 3), (10, 2), (13, 3))),
-    "rock": (tuple((i * 2, 2) for i in range(8)),),
-    "pop": (((0, 4), (4, 4), (8, 4), (12, 4)), ((0, 6), (6, 6), (12, 4))),
-    "cinematic": (((0, 16),),),
-    "none": (((0, 16),), ((0, 8), (8, 8))),
-}
-BASS_LINES: dict[str, tuple[tuple[int, int, str], ...]] = {
-    "triphop": ((0, 6, "R"), (7, 3, "R"), (10, 4, "F"), (14, 2, "A")),
-    "lofi": ((0, 6, "R"), (7, 2, "R"), (10, 4, "F"), (14, 2, "A")),
-    "house": ((2, 2, "R"), (6, 2, "R"), (10, 2, "O"), (14, 2, "R")),
-    "rock": tuple((i * 2, 2, "R") for i in range(8)),
-    "pop": ((0, 3, "R"), (3, 3, "R"), (6, 2, "F"), (8, 4, "R"), (12, 2, "F"), (14, 2, "A")),
-    "cinematic": ((0, 16, "R"),),
-    "none": ((0, 8, "R"), (8, 8, "F")),
-}
-MOTIF_RHYTHMS = (
-    ((0, 4), (4, 2), (6, 2), (8, 6), (16, 4), (20, 4), (24, 8)),
-    ((0, 3), (3, 3), (6, 2), (8, 8), (16, 3), (19, 3), (22, 2), (24, 8)),
-    ((2, 2), (4, 2), (6, 4), (12, 4), (18, 2), (20, 2), (22, 4), (28, 4)),
-    ((0, 2), (2, 2), (4, 4), (10, 2), (12, 4), (16, 2), (18, 2), (20, 4), (26, 6)),
-)
-SLOW_MOTIF = ((0, 8), (8, 4), (12, 4), (16, 12))
-PAN = {"piano": -0.1, "epiano": -0.25, "pluck": 0.35, "tremolo_guitar": 0.4, "synth": 0.3, "bells": 0.45,
-       "brass": -0.3, "strings": 0.0, "pad": 0.0, "choir": 0.0, "bass": 0.0}
-DRUM_PAN = {"kick": 0.0, "snare": 0.05, "clap": 0.0, "rim": -0.2, "hat": 0.3, "openhat": 0.3,
-            "shaker": -0.35, "crash": -0.25, "boom": 0.0, "taiko": -0.15, "tom": 0.3}
+REGISTER = ((48, 67), (52, 72), (55, 76), (57, 79))
+"""Range of the chord voicings at energy levels 0-3: the harmony climbs with the energy."""
+QUIET_ROLES = ("intro", "breakdown")
+"""Roles without bass line or drums: the texture is bed, chords and (in a breakdown) the theme."""
 
 
 @dataclass(frozen=True)
@@ -103,18 +52,8 @@ class NoteEvent:
     """MIDI pitch; for drums the variant number."""
     vel: float
     pan: float = 0.0
-
-
-@dataclass(frozen=True)
-class Bar:
-    index: int
-    degree: int
-    dominant: bool
-    energy: float
-    role: str
-    """'intro', 'A', 'B', 'cadence' or 'final'."""
-    section_start: bool = False
-    section_end: bool = False
+    bright: float = 0.5
+    """Tone colour 0..1: brighter as the energy rises, so the sound changes with the form."""
 
 
 At = Callable[[Bar, float], float]
@@ -131,6 +70,7 @@ class Arrangement:
     preroll: float
     final_downbeat: float | None
     bars: tuple[Bar, ...]
+    parts: tuple[Part, ...] = ()
 
 
 def _pc(mode: str, degree: int) -> int:
@@ -168,55 +108,6 @@ def _voice_lead(prev: list[int] | None, pcs: list[int], low: int, high: int) -> 
     return best or [low + p % 12 for p in base]
 
 
-def _layout(spec: Spec, duration: float, bar: float, rng: np.random.Generator) -> tuple[list[Bar], int]:
-    """Bars from the pre-roll to the end, and the index of the first bar at or after sample 0."""
-    pre = 0 if spec.intro else 1
-    if spec.ending:
-        tail = min(3.0 if spec.strong_ending else 1.8, duration * 0.5)
-        final = max(0, math.floor((duration - tail) / bar + 1e-9))
-        n_body = final
-    else:
-        final = -1
-        n_body = math.ceil(duration / bar - 1e-9)
-    n_intro = 0 if not spec.intro or n_body < 4 else 1 if n_body < 10 else 2
-    n_cad = 0 if final < 0 else min(n_body - n_intro, 2 if n_body >= 4 else 1)
-    n_cad = max(n_cad, 0)
-    sec_len = 8 if n_body >= 16 else 4
-    harmonic_rhythm = 2 if spec.genre in ("ambient",) or spec.tempo < 66 else 1
-    progs = {s: PROGRESSIONS[(spec.mode, s)][rng.integers(len(PROGRESSIONS[(spec.mode, s)]))] for s in "AB"}
-    calm = spec.energy_start <= 0.3 and spec.energy_end <= 0.3
-
-    bars: list[Bar] = []
-    body_span = max(1, n_body - n_intro - n_cad - 1)
-    for i in range(-pre, n_body):
-        pos = min(max((i - n_intro) / body_span, 0.0), 1.0)
-        energy = spec.energy_start + (spec.energy_end - spec.energy_start) * pos
-        if i < n_intro:
-            bars.append(Bar(i, 0, False, min(energy, 0.3) * 0.8, "intro"))
-            continue
-        if i >= n_body - n_cad:
-            k = i - (n_body - n_cad)
-            degree = 4 if k == n_cad - 1 else (3 if spec.mode == "minor" or rng.random() < 0.5 else 1)
-            bars.append(Bar(i, degree, degree == 4, energy, "cadence", section_end=k == n_cad - 1))
-            continue
-        off = i - n_intro if i >= 0 else sec_len - 1
-        section = (off // sec_len) % 2
-        letter = "AB"[section]
-        in_sec = off % sec_len
-        prog = progs[letter]
-        chord_i = (in_sec // harmonic_rhythm) % 4
-        degree = prog[chord_i]
-        nxt = prog[(chord_i + 1) % 4]
-        if letter == "B" and not calm:
-            energy = min(1.0, energy + 0.08)
-        bars.append(Bar(i, degree, degree == 4 and nxt == 0, energy, letter,
-                        section_start=in_sec == 0, section_end=in_sec == sec_len - 1))
-    if final >= 0:
-        last_e = bars[-1].energy if bars else spec.energy_start
-        bars.append(Bar(final, 0, False, last_e, "final"))
-    return bars, pre
-
-
 def _level(energy: float) -> int:
     return 0 if energy < 0.3 else 1 if energy < 0.55 else 2 if energy < 0.8 else 3
 
@@ -234,144 +125,221 @@ def _roles(spec: Spec) -> tuple[list[str], str | None, str, list[str]]:
     return bed, comp, voice, extras
 
 
-def arrange(spec: Spec, duration: float, seed: int) -> Arrangement:
+def arrange(spec: Spec, duration: float, seed: int, cues: Sequence[SectionCue] = (),
+            guidance: float = 1.0) -> Arrangement:
+    """The form for ``duration`` seconds (from ``cues`` when given), written out note by note."""
     rng = np.random.default_rng([seed & 0xFFFFFFFF, spec.style_hash])
-    beat = 60.0 / spec.tempo
-    bar_len = 4 * beat
-    step = beat / 4
-    bars, pre = _layout(spec, duration, bar_len, rng)
-    bed, comp, lead, extras = _roles(spec)
-    notes: list[NoteEvent] = []
-    tonic = 48 + spec.root  # C3..B3
-    swing = spec.swing
+    form = make_form(spec, duration, cues, rng, guidance)
+    writer = _Writer(spec, form, rng, duration)
+    for n in range(len(form.bars)):
+        writer.bar(n)
+    beat = form.parts[0].beat if form.parts else 60.0 / spec.tempo
+    return Arrangement(tuple(writer.notes), beat, 4 * beat, form.preroll, form.final_downbeat, form.bars,
+                       form.parts)
 
-    def at(bar: Bar, s: float) -> float:
-        off = swing * step if int(s) % 2 == 1 else 0.0
-        return bar.index * bar_len + s * step + off
 
-    def human(t: float, amount: float = 0.004) -> float:
-        return t + float(np.clip(rng.normal(0, amount), -2.5 * amount, 2.5 * amount))
+class _Writer:
+    """The state an arranger carries from bar to bar: voicings, motifs, the running notes."""
 
-    def vel(energy: float, base: float = 1.0) -> float:
-        return base * (0.55 + 0.45 * energy) * float(rng.uniform(0.88, 1.0))
+    def __init__(self, spec: Spec, form: Form, rng: np.random.Generator, duration: float) -> None:
+        self.spec, self.form, self.rng, self.duration = spec, form, rng, duration
+        self.notes: list[NoteEvent] = []
+        self.tonic = 48 + spec.root  # C3..B3
+        self.comp_choice = int(rng.integers(6))
+        calm = spec.energy_start < 0.3 and spec.energy_end < 0.3
+        self.motifs = {letter: _make_motif(rng, spec, slow=calm) for letter in "ABC"}
+        self.shapes_bed: list[list[int]] = []
+        self.shapes_comp: list[list[int]] = []
+        prev_b: list[int] | None = None
+        prev_c: list[int] | None = None
+        for b in form.bars:
+            if b.role == "final":
+                pcs = [self.tonic + p for p in _chord(spec, 0, False, False)]
+            else:
+                pcs = [self.tonic + p for p in _chord(spec, b.degree, b.dominant or b.role == "cadence",
+                                                      spec.sevenths)]
+            low, high = REGISTER[_level(b.energy)]
+            prev_b = _voice_lead(prev_b, pcs, low + 5, high + 2)
+            prev_c = _voice_lead(prev_c, pcs, low + 4, high)
+            self.shapes_bed.append(prev_b)
+            self.shapes_comp.append(prev_c)
 
-    # Chord shapes per bar, voice-led.
-    seventh = spec.sevenths
-    shapes_bed: list[list[int]] = []
-    shapes_comp: list[list[int]] = []
-    prev_b: list[int] | None = None
-    prev_c: list[int] | None = None
-    for b in bars:
-        pcs = [tonic + p for p in _chord(spec, b.degree, b.dominant or b.role == "cadence", seventh)]
-        if b.role == "final":
-            pcs = [tonic + p for p in _chord(spec, 0, False, False)]
-        prev_b = _voice_lead(prev_b, pcs, 53, 74)
-        prev_c = _voice_lead(prev_c, pcs, 52, 72)
-        shapes_bed.append(prev_b)
-        shapes_comp.append(prev_c)
+    # -- timing helpers --------------------------------------------------------------
 
-    comp_choice = int(rng.integers(len(COMP_RHYTHMS.get(spec.drums, COMP_RHYTHMS["none"]))))
-    motif = _make_motif(rng, spec)
-    bass_line = BASS_LINES.get(spec.drums, BASS_LINES["none"])
-    grids = DRUM_GRIDS.get(spec.drums, ())
-    final_downbeat: float | None = None
+    def at(self, bar: Bar, s: float) -> float:
+        step = bar.beat / 4
+        off = self.spec.swing * step if int(s) % 2 == 1 else 0.0
+        return bar.start + s * step + off
 
-    for n, b in enumerate(bars):
-        t0 = b.index * bar_len
-        root_pc = (tonic + _chord(spec, b.degree, False, False)[0]) % 12
+    def human(self, t: float, amount: float = 0.004) -> float:
+        return t + float(np.clip(self.rng.normal(0, amount), -2.5 * amount, 2.5 * amount))
+
+    def vel(self, energy: float, base: float = 1.0) -> float:
+        return base * (0.55 + 0.45 * energy) * float(self.rng.uniform(0.88, 1.0))
+
+    def add(self, events: list[NoteEvent], bar: Bar, bright: float) -> None:
+        """Keep what fits the bar: a bar cut short at a change loses its last steps and ties."""
+        short = bar.beats < 4 and bar.role != "final"
+        for ev in events:
+            dur = ev.dur
+            if short:
+                if ev.start >= bar.end - 1e-6:
+                    continue
+                if dur > 0:
+                    dur = max(0.02, min(dur, bar.end - ev.start + 0.02))
+            self.notes.append(NoteEvent(ev.inst, ev.start, dur, ev.midi, ev.vel, ev.pan, bright))
+
+    # -- one bar ---------------------------------------------------------------------
+
+    def bar(self, n: int) -> None:
+        b = self.form.bars[n]
+        part = self.form.parts[b.part]
+        pspec = part.spec
+        bars = self.form.bars
         nxt = bars[n + 1] if n + 1 < len(bars) else b
-        nxt_root = (tonic + _chord(spec, nxt.degree, False, False)[0]) % 12
+        bright = round(min(max(pspec.brightness + 0.35 * (b.energy - 0.5), 0.1), 0.9), 1)
         is_final = b.role == "final"
-        hold = (duration - t0 + 0.5) if is_final else bar_len
+        hold = (self.duration - b.start + 0.5) if is_final else b.length
         lvl = _level(b.energy)
-
-        # Bed: one sustained chord per bar (held over while the chord does not change).
-        if not (n > 0 and not is_final and bars[n - 1].degree == b.degree and bars[n - 1].role == b.role
-                and b.index % 2 == 1 and spec.genre == "ambient"):
-            span = hold
-            if spec.genre == "ambient" and not is_final and nxt is not b and nxt.degree == b.degree:
-                span = 2 * bar_len
-            for inst in bed:
-                shape = shapes_bed[n] if inst != "choir" else [p + 12 for p in shapes_bed[n]][:3]
-                gain = 0.55 if inst != "strings" or lvl >= 1 else 0.45
-                if inst != "choir":  # the chord root doubled below, as an arranger voices a pad
-                    shape = [48 + (root_pc - 0) % 12 - (12 if 48 + root_pc % 12 >= min(shape) else 0), *shape]
-                for p in shape:
-                    notes.append(NoteEvent(inst, t0, span, p, gain * (0.7 + 0.3 * b.energy), PAN[inst]))
-                if inst == "strings" and (lvl >= 2 or is_final):
-                    notes.append(NoteEvent(inst, t0, span, 36 + root_pc + (12 if root_pc < 4 else 0), 0.5,
-                                           -0.2))
-        if "brass" in spec.instruments and lead != "brass" and (lvl >= 2 or is_final):
+        bed, comp, lead, extras = _roles(pspec)
+        root_pc = (self.tonic + _chord(self.spec, b.degree, False, False)[0]) % 12
+        nxt_root = (self.tonic + _chord(self.spec, nxt.degree, False, False)[0]) % 12
+        out: list[NoteEvent] = []
+        out += self._bed(b, n, bed, root_pc, hold, lvl, is_final)
+        if "brass" in pspec.instruments and lead != "brass" and (lvl >= 2 or is_final):
             for p in (0, 7, 12):
-                notes.append(NoteEvent("brass", t0 + 0.02, hold * 0.95, 43 + (root_pc - 7) % 12 + p,
-                                       0.45 * b.energy, PAN["brass"]))
-
-        # Comping instrument.
+                out.append(NoteEvent("brass", b.start + 0.02, hold * 0.95, 43 + (root_pc - 7) % 12 + p,
+                                     0.45 * b.energy, PAN["brass"]))
         if comp:
-            shape = shapes_comp[n]
-            if is_final:
-                rhythm: tuple[tuple[int, int], ...] = ((0, 64),)
-            elif b.role == "intro" or lvl == 0:
-                rhythm = ((0, 16),) if spec.tempo >= 80 else ((0, 8), (8, 8))
-            else:
-                rhythms = COMP_RHYTHMS.get(spec.drums, COMP_RHYTHMS["none"])
-                rhythm = rhythms[comp_choice % len(rhythms)]
-            if comp in ("pluck", "synth") and not is_final and spec.drums != "rock" and lvl >= 1:
-                notes.extend(_arpeggio(comp, b, shape, at, human, vel, lvl, spec, root_pc))
-            else:
-                strum = 0.012 if comp in ("pluck", "tremolo_guitar") else 0.0
-                for s, length in rhythm:
-                    start = at(b, s)
-                    dur = min(length * step, hold) if not is_final else hold
-                    v = vel(b.energy, 0.6 if s % 4 else 0.7)
-                    when = human(start)
-                    for k, p in enumerate(shape):
-                        notes.append(NoteEvent(comp, when + k * strum, dur, p, v * 0.8, PAN[comp]))
-                    if comp == "piano" and (s == 0 or is_final):
-                        notes.append(NoteEvent(comp, when, dur, 36 + root_pc, v * 0.7, PAN[comp]))
-
-        # Extra melodic instruments double as gentle arpeggios above the harmony.
-        for inst in extras:
-            if lvl >= 1 and b.role not in ("intro",) and not is_final:
-                notes.extend(_arpeggio(inst, b, [p + 12 for p in shapes_comp[n]], at, human, vel, 1, spec,
-                                       root_pc))
-
-        # Bass.
-        if "bass" in spec.instruments:
-            root = 28 + (root_pc - 4) % 12  # E1..D#2
-            line = ((0, 16, "R"),) if is_final or lvl == 0 or b.role == "intro" else bass_line
-            for s, length, what in line:
-                pitch = {"R": root, "F": root + 7, "O": root + 12, "A": 28 + (nxt_root - 4) % 12 - 1}[what]
-                if what == "R" and s > 0 and rng.random() < 0.2:
-                    pitch = root + 12
-                dur = hold if is_final else length * step * 0.92
-                notes.append(NoteEvent("bass", human(at(b, s), 0.003), dur, pitch, vel(b.energy, 0.9)))
-
-        # Motif (lead) on body bars: two-bar phrase, answered every other phrase.
-        if b.role in ("A", "B", "cadence") and b.index >= -1:
-            phrase_bar = (b.index - min(x.index for x in bars if x.role in ("A", "B"))) % 4 \
-                if any(x.role in ("A", "B") for x in bars) else 0
-            notes.extend(_motif_bar(lead, motif, phrase_bar, b, tonic, spec, at, human, vel, lvl))
+            out += self._comp(b, n, comp, pspec, root_pc, hold, lvl, is_final)
+        if lvl >= 2 and b.role not in QUIET_ROLES and not is_final and not b.thin:
+            for inst in extras:
+                out += _arpeggio(inst, b, [p + 12 for p in self.shapes_comp[n]], self.at, self.human,
+                                 self.vel, 1, pspec, root_pc)
+        if "bass" in pspec.instruments and b.role != "intro":
+            out += self._bass(b, pspec, root_pc, nxt_root, hold, lvl, is_final)
+        drumless = pspec.drums == "none"
+        if drumless and b.energy >= 0.4 and bed and not is_final:
+            # Without drums to add, the peak opens the pads up an octave instead.
+            for p in self.shapes_bed[n]:
+                out.append(NoteEvent(bed[0], b.start, hold, p + 12, 0.35 * b.energy, -0.3))
+        silent_lead = drumless and b.role == "breakdown"  # a drumless breakdown is the pads alone
+        if b.role != "intro" and b.index >= -1 and not is_final and not silent_lead:
+            letter = b.letter if b.role != "cadence" else "A"
+            out += _motif_bar(lead, self.motifs[letter], b.in_part % 4, b, self.tonic, self.spec, self.at,
+                              self.human, self.vel, 0 if b.role == "breakdown" else lvl,
+                              lift=2 if b.role == "A'" and b.in_part % 8 < 4 else 0)
         if is_final:
-            top = 60 + spec.root + (12 if lead in ("bells",) else 0)
+            top = 60 + self.spec.root + (12 if lead in ("bells",) else 0)
             while top < 67:
                 top += 12
-            notes.append(NoteEvent(lead, t0, hold, top, 0.55, PAN.get(lead, 0.0)))
-            final_downbeat = t0
+            out.append(NoteEvent(lead, b.start, hold, top, 0.55, PAN.get(lead, 0.0)))
+        if pspec.drums != "none" and b.role not in QUIET_ROLES:
+            out += self._drums(b, n, pspec, lvl, is_final)
+        self.add(out, b, bright)
+        if b.riser and (n == 0 or not bars[n - 1].riser) and pspec.drums != "none":
+            end = b.end
+            m = n + 1
+            while m < len(bars) and bars[m].riser:
+                end = bars[m].end
+                m += 1
+            level = 0.35 + 0.5 * nxt.energy
+            self.notes.append(NoteEvent("riser", b.start, end - b.start, 0, level, 0.0, bright))
 
-        # Drums.
-        if spec.drums != "none" and b.role not in ("intro",):
-            if is_final:
-                if b.energy >= 0.3:
-                    for kind in ("boom",) if spec.drums == "cinematic" else ("kick", "crash"):
-                        notes.append(NoteEvent(kind, t0, 0.0, 0, 0.8, DRUM_PAN[kind]))
-                continue
-            notes.extend(_drum_bar(b, grids, lvl, at, human, rng, bars, n, spec.drums))
-    return Arrangement(tuple(notes), beat, bar_len, pre * bar_len, final_downbeat, tuple(bars))
+    def _bed(self, b: Bar, n: int, bed: list[str], root_pc: int, hold: float, lvl: int,
+             is_final: bool) -> list[NoteEvent]:
+        """One sustained chord per bar, its root doubled below as an arranger voices a pad."""
+        bars = self.form.bars
+        if self.spec.genre == "ambient" and not is_final and n > 0 and bars[n - 1].degree == b.degree \
+                and bars[n - 1].part == b.part and b.in_part % 2 == 1:
+            return []  # ambient pads hold through two bars of one chord
+        span = hold
+        if self.spec.genre == "ambient" and not is_final and n + 1 < len(bars) \
+                and bars[n + 1].degree == b.degree and bars[n + 1].part == b.part:
+            span = hold + bars[n + 1].length
+        out = []
+        for inst in bed:
+            shape = self.shapes_bed[n] if inst != "choir" else [p + 12 for p in self.shapes_bed[n]][:3]
+            gain = 0.55 if inst != "strings" or lvl >= 1 else 0.45
+            if inst != "choir":
+                shape = [48 + root_pc % 12 - (12 if 48 + root_pc % 12 >= min(shape) else 0), *shape]
+            for p in shape:
+                out.append(NoteEvent(inst, b.start, span, p, gain * (0.7 + 0.3 * b.energy), PAN[inst]))
+            if inst == "strings" and (lvl >= 2 or is_final):
+                low_root = 36 + root_pc + (12 if root_pc < 4 else 0)
+                out.append(NoteEvent(inst, b.start, span, low_root, 0.5, -0.2))
+        return out
+
+    def _comp(self, b: Bar, n: int, comp: str, pspec: Spec, root_pc: int, hold: float, lvl: int,
+              is_final: bool) -> list[NoteEvent]:
+        shape = self.shapes_comp[n]
+        rhythm: tuple[tuple[int, int], ...]
+        if is_final:
+            rhythm = ((0, 64),)
+        elif b.role in QUIET_ROLES or lvl == 0 or b.thin:
+            rhythm = ((0, 16),) if pspec.tempo >= 80 else ((0, 8), (8, 8))
+        else:
+            rhythms = COMP_RHYTHMS.get(pspec.drums, COMP_RHYTHMS["none"])
+            rhythm = rhythms[self.comp_choice % len(rhythms)]
+        if comp in ("pluck", "synth") and not is_final and pspec.drums != "rock" and lvl >= 1 \
+                and b.role not in QUIET_ROLES:
+            return _arpeggio(comp, b, shape, self.at, self.human, self.vel, lvl, pspec, root_pc)
+        out = []
+        strum = 0.012 if comp in ("pluck", "tremolo_guitar") else 0.0
+        for s, length in rhythm:
+            start = self.at(b, s)
+            dur = min(length * b.beat / 4, hold) if not is_final else hold
+            v = self.vel(b.energy, 0.6 if s % 4 else 0.7)
+            when = self.human(start)
+            for k, p in enumerate(shape):
+                out.append(NoteEvent(comp, when + k * strum, dur, p, v * 0.8, PAN[comp]))
+            if comp == "piano" and (s == 0 or is_final):
+                out.append(NoteEvent(comp, when, dur, 36 + root_pc, v * 0.7, PAN[comp]))
+        return out
+
+    def _bass(self, b: Bar, pspec: Spec, root_pc: int, nxt_root: int, hold: float, lvl: int,
+              is_final: bool) -> list[NoteEvent]:
+        root = 28 + (root_pc - 4) % 12  # E1..D#2
+        quiet = is_final or lvl == 0 or b.role == "breakdown" or b.thin
+        line = ((0, 16, "R"),) if quiet else BASS_LINES.get(pspec.drums, BASS_LINES["none"])
+        out = []
+        for s, length, what in line:
+            pitch = {"R": root, "F": root + 7, "O": root + 12, "A": 28 + (nxt_root - 4) % 12 - 1}[what]
+            if what == "R" and s > 0 and self.rng.random() < 0.2:
+                pitch = root + 12
+            dur = hold if is_final else length * b.beat / 4 * 0.92
+            gain = 0.6 if b.role == "breakdown" else 0.9
+            when = self.human(self.at(b, s), 0.003)
+            out.append(NoteEvent("bass", when, dur, pitch, self.vel(b.energy, gain)))
+        return out
+
+    def _drums(self, b: Bar, n: int, pspec: Spec, lvl: int, is_final: bool) -> list[NoteEvent]:
+        if is_final:
+            if b.energy < 0.3:
+                return []
+            kinds = ("boom",) if pspec.drums == "cinematic" else ("kick", "crash")
+            return [NoteEvent(kind, b.start, 0.0, 0, 0.8, DRUM_PAN[kind]) for kind in kinds]
+        if b.thin:  # one hit on the downbeat, then the floor drops away
+            kind = "boom" if pspec.drums == "cinematic" else "kick"
+            return [NoteEvent(kind, b.start, 0.0, 0, 0.7 * (0.7 + 0.3 * b.energy), DRUM_PAN[kind])]
+        grids = DRUM_GRIDS.get(pspec.drums, ())
+        out = _drum_bar(b, grids, lvl, self.at, self.human, self.rng, self.form.bars, n, pspec.drums)
+        if b.riser and (n + 1 >= len(self.form.bars) or not self.form.bars[n + 1].riser):
+            out += _fill(b, pspec.drums, self.at, self.human, self.rng)
+        return out
+
+
+def _fill(b: Bar, style: str, at: At, human: Human, rng: np.random.Generator) -> list[NoteEvent]:
+    """Sixteenths over the bar's last two beats, growing into the next part's downbeat."""
+    kind = "tom" if style == "cinematic" else "snare"
+    last = 4 * b.beats
+    steps = range(max(0, last - 8), last)
+    return [NoteEvent(kind, human(at(b, s)), 0.0, int(rng.integers(3)), 0.35 + 0.5 * k / 8, DRUM_PAN[kind])
+            for k, s in enumerate(steps)]
 
 
 def _drum_bar(b: Bar, grids: tuple[tuple[str, int, int, str, float], ...], lvl: int, at: At, human: Human,
-              rng: np.random.Generator, bars: list[Bar], n: int, style: str) -> list[NoteEvent]:
+              rng: np.random.Generator, bars: Sequence[Bar], n: int, style: str) -> list[NoteEvent]:
     out: list[NoteEvent] = []
     for kind, lo, hi, pattern, gain in grids:
         if not lo <= lvl <= hi:
@@ -384,12 +352,12 @@ def _drum_bar(b: Bar, grids: tuple[tuple[str, int, int, str, float], ...], lvl: 
             v = gain * (1.0 if ch == "x" else 0.45) * float(rng.uniform(0.82, 1.0)) * (0.7 + 0.3 * b.energy)
             jitter = 0.001 if kind in ("kick", "boom") and s % 4 == 0 else 0.004
             out.append(NoteEvent(kind, human(at(b, s), jitter), 0.0, int(rng.integers(3)), v, DRUM_PAN[kind]))
-    if b.section_end and lvl >= 2:
+    if b.section_end and lvl >= 2 and not b.riser:
         fill = "tom" if style == "cinematic" else "snare"
         for k, s in enumerate((12, 13, 14, 15)):
             out.append(NoteEvent(fill, human(at(b, s)), 0.0, int(rng.integers(3)), 0.45 + 0.12 * k,
                                  DRUM_PAN[fill]))
-    prev_intro = n > 0 and bars[n - 1].role == "intro"
+    prev_intro = n > 0 and bars[n - 1].role in QUIET_ROLES
     if (b.section_start and lvl >= 2) or prev_intro:
         out.append(NoteEvent("crash", at(b, 0), 0.0, 0, 0.55 * (0.6 + 0.4 * b.energy), DRUM_PAN["crash"]))
     return out
@@ -405,18 +373,15 @@ def _arpeggio(inst: str, b: Bar, shape: list[int], at: At, human: Human, vel: Ve
         p = shape[order[i % len(order)] % len(shape)] + (12 if inst == "synth" and i % 8 >= 4 else 0)
         if s % 8 == 0:  # the thumb: chord root on the strong beats, like a fingerpicked guitar
             p = root + 12 * ((shape[0] - root) // 12)
-        out.append(NoteEvent(inst, human(at(b, s)), every * 60 / spec.tempo / 4 * 1.5, p,
+        out.append(NoteEvent(inst, human(at(b, s)), every * b.beat / 4 * 1.5, p,
                              vel(b.energy, 0.55 if s % 4 else 0.7), PAN.get(inst, 0.0)))
     return out
 
 
-def _make_motif(rng: np.random.Generator, spec: Spec) -> list[tuple[int, int, int]]:
+def _make_motif(rng: np.random.Generator, spec: Spec, slow: bool) -> list[tuple[int, int, int]]:
     """(step in a two-bar phrase, length in steps, scale-degree offset from the chord root)."""
-    rhythm: tuple[tuple[int, int], ...]
-    if (spec.energy_start < 0.3 and spec.energy_end < 0.3) or spec.tempo < 72:
-        rhythm = SLOW_MOTIF
-    else:
-        rhythm = MOTIF_RHYTHMS[int(rng.integers(len(MOTIF_RHYTHMS)))]
+    slow = slow or spec.tempo < 72
+    rhythm = SLOW_MOTIF if slow else MOTIF_RHYTHMS[int(rng.integers(len(MOTIF_RHYTHMS)))]
     out = []
     deg = int(rng.choice([2, 4, 7]))
     for s, length in rhythm:
@@ -430,7 +395,8 @@ def _make_motif(rng: np.random.Generator, spec: Spec) -> list[tuple[int, int, in
 
 
 def _motif_bar(lead: str, motif: list[tuple[int, int, int]], phrase_bar: int, b: Bar, tonic: int, spec: Spec,
-               at: At, human: Human, vel: Vel, lvl: int) -> list[NoteEvent]:
+               at: At, human: Human, vel: Vel, lvl: int, lift: int = 0) -> list[NoteEvent]:
+    """One bar of the two-bar motif; ``lift`` moves it up by scale steps (the theme's return)."""
     half = phrase_bar % 2
     answer = phrase_bar >= 2
     out = []
@@ -443,12 +409,13 @@ def _motif_bar(lead: str, motif: list[tuple[int, int, int]], phrase_bar: int, b:
     for i, (s, length, d) in enumerate(items):
         if answer and half == 1 and i == len(items) - 1:
             d = 0 if b.degree in (0, 3, 5) else 4
+        d += lift
         midi = base + _pc(spec.mode, b.degree + d)
         if b.dominant and spec.mode == "minor" and (b.degree + d) % 7 == 6:
             midi += 1
         while midi > 88:
             midi -= 12
-        dur = length * 60 / spec.tempo / 4
+        dur = length * b.beat / 4
         when = human(at(b, s))
         out.append(NoteEvent(lead, when, dur * 0.95, midi, vel(b.energy, 0.75), PAN.get(lead, 0.0)))
         if lvl >= 3 and lead not in ("bells",):

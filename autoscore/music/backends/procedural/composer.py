@@ -19,14 +19,16 @@ What the request fields mean here:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ....errors import OptionError
-from ....models import Audio
+from ....models import Audio, SectionCue
 from .arrange import arrange
+from .form import describe_form, make_form
 from .instruments import SAMPLE_RATE
 from .mixdown import render
 from .spec import NOTE_NAMES, Spec, parse_prompt
@@ -41,38 +43,42 @@ __all__ = [
 SEAM = 0.06  # seconds of mirrored-source crossfade at a continuation's join
 
 
-def render_spec(spec: Spec, duration: float, seed: int, steps: int = 8) -> np.ndarray:
+def render_spec(spec: Spec, duration: float, seed: int, steps: int = 8, cues: Sequence[SectionCue] = (),
+                guidance: float = 1.0) -> np.ndarray:
     """Compose and render one piece; (round(duration*SR), 2) float32."""
-    arr = arrange(spec, duration, seed)
+    arr = arrange(spec, duration, seed, cues, guidance)
     return render(arr, spec, duration, seed, steps)
 
 
 def compose(request: GenerationRequest) -> Audio:
     return compose_text(request.prompt, request.duration, request.negative_prompt, request.guidance,
-                        request.steps, request.seed, opens=request.opens, ends=request.ends)
+                        request.steps, request.seed, opens=request.opens, ends=request.ends,
+                        cues=request.cues)
 
 
 def compose_text(prompt: str, duration: float, negative_prompt: str = "", guidance: float = 1.0,
                  steps: int = 8, seed: int = 0, *, opens: bool | None = None,
-                 ends: bool | None = None) -> Audio:
+                 ends: bool | None = None, cues: Sequence[SectionCue] = ()) -> Audio:
     """``compose`` for callers that must not depend on the backends' request types (the emulator).
 
     ``opens`` False leaves out the intro and ``ends`` False the ending (the piece goes on
     to its last sample); ``ends`` True asks for a clear ending. None leaves both to the
-    words of the prompt, as for the remote model the emulator stands in for.
+    words of the prompt, as for the remote model the emulator stands in for. ``cues`` are
+    the sections on the piece's clock: the music changes where each one starts.
     """
     spec = _framed(parse_prompt(prompt, negative_prompt, float(guidance)), opens=opens, ends=ends)
-    samples = render_spec(spec, float(duration), seed, steps)
+    samples = render_spec(spec, float(duration), seed, steps, cues, float(guidance))
     return Audio(samples, SAMPLE_RATE)
 
 
 def continue_piece(request: ContinuationRequest) -> Audio:
     return extend_text(request.source, request.prompt, request.extend_after, request.negative_prompt,
-                       request.guidance, request.steps, request.seed, ends=request.ends)
+                       request.guidance, request.steps, request.seed, ends=request.ends, cues=request.cues)
 
 
 def extend_text(source: Audio, prompt: str, extend_after: float, negative_prompt: str = "",
-                guidance: float = 1.0, steps: int = 8, seed: int = 0, *, ends: bool | None = None) -> Audio:
+                guidance: float = 1.0, steps: int = 8, seed: int = 0, *, ends: bool | None = None,
+                cues: Sequence[SectionCue] = ()) -> Audio:
     """The source, then ``extend_after`` seconds in the same tempo, key and sound on its beat grid."""
     src = _as_stereo_44k(source)
     spec = _framed(parse_prompt(prompt, negative_prompt, float(guidance)), opens=False, ends=ends)
@@ -86,7 +92,10 @@ def extend_text(source: Audio, prompt: str, extend_after: float, negative_prompt
     bar0 = phase + k * bar
     lead_in = src_len - bar0
     total = lead_in + extend_after
-    piece = render_spec(spec, total, seed + 1, steps)
+    # The cues are on the extension's clock; the new piece starts lead_in earlier.
+    shifted = tuple(replace(c, start=c.start + lead_in if c.start > 0 else 0.0, end=c.end + lead_in)
+                    for c in cues)
+    piece = render_spec(spec, total, seed + 1, steps, shifted, float(guidance))
     skip = round(lead_in * SAMPLE_RATE)
     ext = piece[skip:skip + round(extend_after * SAMPLE_RATE)].copy()
     ext = _match_level(ext, src)
@@ -177,8 +186,10 @@ def _seam(source: np.ndarray, ext: np.ndarray) -> None:
     ext[:n] = mirror * (1 - fade) + ext[:n] * fade
 
 
-def explain(prompt: str, negative_prompt: str = "", guidance: float = 1.0) -> str:
-    """What the composer understood, one fact per line, for ``autoscore generate --explain``."""
+def explain(prompt: str, negative_prompt: str = "", guidance: float = 1.0, duration: float | None = None,
+            seed: int = 0, cues: Sequence[SectionCue] = ()) -> str:
+    """What the composer understood, one fact per line, for ``autoscore generate --explain``;
+    with ``duration``, also the form it would write: its parts with their bars and energies."""
     spec = parse_prompt(prompt, negative_prompt, guidance)
     names = {"epiano": "electric piano", "pluck": "plucked guitar", "tremolo_guitar": "tremolo guitar",
              "pad": "synth pads", "choir": "choir pads"}
@@ -204,4 +215,10 @@ def explain(prompt: str, negative_prompt: str = "", guidance: float = 1.0) -> st
     if spec.not_produced:
         lines.append(f"never produced (no vocals here): {', '.join(spec.not_produced)}")
     lines.append(f"ignored words: {', '.join(spec.ignored) if spec.ignored else 'none'}")
+    if duration is not None:
+        rng = np.random.default_rng([seed & 0xFFFFFFFF, spec.style_hash])
+        form = make_form(spec, float(duration), cues, rng, guidance)
+        count = f"{len(form.parts)} part{'s' if len(form.parts) != 1 else ''}"
+        lines.append(f"form for {duration:g} s ({count}):")
+        lines.extend(describe_form(form))
     return "\n".join(lines)

@@ -184,6 +184,8 @@ _RING = {"pluck": 2.0, "tremolo_guitar": 3.0, "bells": 3.0, "synth": 1.2, "piano
 @lru_cache(maxsize=4096)
 def note_buffer(inst: str, midi: int, n_hold: int, bright: float, quality: int) -> np.ndarray:
     """One note: held ``n_hold`` samples, then a release taper. Read-only; callers add it in."""
+    if inst == "riser":
+        return _riser(n_hold, bright)
     rel = int(_RELEASE[inst] * SR)
     ring = _RING.get(inst)
     total = n_hold + rel
@@ -199,7 +201,28 @@ def note_buffer(inst: str, midi: int, n_hold: int, bright: float, quality: int) 
     return wave
 
 
-@lru_cache(maxsize=128)
+def _riser(n: int, bright: float) -> np.ndarray:
+    """A noise swell that opens up and grows to its last sample: the build into a peak.
+
+    Stereo noise whose low-passed and raw halves cross-fade as it rises, so it brightens
+    while it gets louder, then stops dead on the downbeat it leads to.
+    """
+    rng = np.random.default_rng(n)
+    noise = rng.standard_normal((2, n)).astype(np.float32)
+    k = 24
+    smooth = np.cumsum(noise, axis=1)
+    smooth[:, k:] = smooth[:, k:] - smooth[:, :-k]
+    smooth /= np.float32(math.sqrt(k))
+    x = np.linspace(0.0, 1.0, n, dtype=np.float32)
+    out = smooth * (1 - x) + noise * x * np.float32(0.5 + 0.5 * bright)
+    out *= x**3
+    out[:, -min(n, 64):] *= np.linspace(1.0, 0.0, min(n, 64), dtype=np.float32)
+    out /= np.float32(np.max(np.abs(out)) + 1e-9)
+    out.flags.writeable = False
+    return out
+
+
+@lru_cache(maxsize=512)
 def drum_hit(kind: str, variant: int, bright: float) -> np.ndarray:
     """A synthesised kit piece; ``variant`` changes only the noise, so repeats are not identical."""
     rng = np.random.default_rng(DRUMS.index(kind) * 31 + variant)

@@ -24,13 +24,16 @@ SR = SAMPLE_RATE
 GAIN = {"piano": 0.30, "epiano": 0.34, "pluck": 0.32, "tremolo_guitar": 0.32, "synth": 0.16, "bells": 0.22,
         "brass": 0.20, "strings": 0.16, "pad": 0.13, "choir": 0.14, "bass": 0.42,
         "kick": 0.75, "snare": 0.42, "rim": 0.25, "clap": 0.38, "hat": 0.13, "openhat": 0.1,
-        "shaker": 0.1, "crash": 0.1, "boom": 0.8, "taiko": 0.55, "tom": 0.4}
+        "shaker": 0.1, "crash": 0.1, "boom": 0.8, "taiko": 0.55, "tom": 0.4, "riser": 0.14}
 SEND = {"piano": 0.25, "epiano": 0.3, "pluck": 0.3, "tremolo_guitar": 0.6, "synth": 0.25, "bells": 0.5,
         "brass": 0.35, "strings": 0.45, "pad": 0.4, "choir": 0.5, "bass": 0.0,
         "kick": 0.03, "snare": 0.25, "rim": 0.3, "clap": 0.25, "hat": 0.05, "openhat": 0.1,
-        "shaker": 0.1, "crash": 0.2, "boom": 0.3, "taiko": 0.35, "tom": 0.3}
+        "shaker": 0.1, "crash": 0.2, "boom": 0.3, "taiko": 0.35, "tom": 0.3, "riser": 0.3}
 ROOM = {"ambient": 0.92, "cinematic": 0.88, "classical": 0.8, "triphop": 0.7, "lofi": 0.55}
 TARGET_RMS = 0.14
+ENERGY_DB = 10.0
+"""Level change per unit of energy: a calm part (0.2) sits 7 dB under a peak (0.9)."""
+CONTOUR_RANGE = 6.0
 CEILING = 0.89  # -1 dBFS
 BLOCK = 512
 
@@ -50,10 +53,9 @@ def render(arr: Arrangement, spec: Spec, duration: float, seed: int, quality: in
     pump = spec.drums == "house"
     drums = np.zeros((2, n), np.float32) if pump else music
     send = np.zeros(n, np.float32)
-    bright = round(spec.brightness, 2)
     tremolo_rate = 3.0 / arr.beat  # eighth-note triplets, locked to the grid
 
-    for inst, start, dur, vel, pan, midis in _grouped(arr.notes):
+    for inst, start, dur, vel, pan, bright, midis in _grouped(arr.notes):
         is_drum = dur == 0.0
         if is_drum:
             buf = drum_hit(inst, midis[0], bright)
@@ -93,23 +95,46 @@ def render(arr: Arrangement, spec: Spec, duration: float, seed: int, quality: in
         _crackle(master, seed)
     body_end = round(arr.final_downbeat * SR) if arr.final_downbeat else n_out
     _normalise(master, body_end)
-    _dynamics(master)
+    _dynamics(master, _contour(arr, master.shape[1]))
     if arr.final_downbeat is not None:
         _ending(master, arr.final_downbeat, n_out)
     return np.ascontiguousarray(master[:, :n_out].T)
 
 
-def _grouped(notes: tuple[NoteEvent, ...]) -> list[tuple[str, float, float, float, float, tuple[int, ...]]]:
+_Group = tuple[str, float, float, float, float, float, tuple[int, ...]]
+
+
+def _grouped(notes: tuple[NoteEvent, ...]) -> list[_Group]:
     """Merge simultaneous notes of one instrument (a chord) so the chord is summed once and cached."""
-    out: list[tuple[str, float, float, float, float, tuple[int, ...]]] = []
+    out: list[_Group] = []
     for ev in notes:
         if out and ev.dur > 0:
-            inst, start, dur, vel, pan, midis = out[-1]
-            if (inst, start, dur, vel, pan) == (ev.inst, ev.start, ev.dur, ev.vel, ev.pan):
-                out[-1] = (inst, start, dur, vel, pan, (*midis, ev.midi))
+            inst, start, dur, vel, pan, bright, midis = out[-1]
+            if (inst, start, dur, vel, pan, bright) == (ev.inst, ev.start, ev.dur, ev.vel, ev.pan, ev.bright):
+                out[-1] = (inst, start, dur, vel, pan, bright, (*midis, ev.midi))
                 continue
-        out.append((ev.inst, ev.start, ev.dur, ev.vel, ev.pan, (ev.midi,)))
+        out.append((ev.inst, ev.start, ev.dur, ev.vel, ev.pan, ev.bright, (ev.midi,)))
     return out
+
+
+def _contour(arr: Arrangement, n: int) -> np.ndarray:
+    """Per-block gain that follows the form's energy: quiet parts sit lower, peaks higher.
+
+    A mix engineer rides the music fader with the form; the bus compressor would flatten
+    the difference that density alone makes, so the ride comes after it. Changes are
+    stepped at part boundaries (within one block) and ramped inside builds; the curve is
+    scaled to unit power so the piece's overall level stays where ``_normalise`` put it.
+    """
+    nb = n // BLOCK
+    if not arr.bars:
+        return np.ones(nb)
+    times = (np.arange(nb) * BLOCK + BLOCK / 2) / SR
+    starts = np.array([b.start for b in arr.bars])
+    energies = np.array([b.energy for b in arr.bars])
+    idx = np.clip(np.searchsorted(starts, times, side="right") - 1, 0, len(starts) - 1)
+    db = np.clip(ENERGY_DB * (energies[idx] - 0.5), -CONTOUR_RANGE, CONTOUR_RANGE)
+    gain = 10 ** (db / 20)
+    return np.asarray(gain / np.sqrt(np.mean(gain**2)))
 
 
 @lru_cache(maxsize=256)
@@ -165,10 +190,11 @@ def _normalise(master: np.ndarray, body_end: int) -> None:
         master *= TARGET_RMS / rms
 
 
-def _dynamics(master: np.ndarray) -> None:
-    """Gentle bus compression then a look-ahead peak limiter, both as one block-rate gain curve.
+def _dynamics(master: np.ndarray, contour: np.ndarray) -> None:
+    """Gentle bus compression, the form's level ride, then a look-ahead peak limiter, all as
+    one block-rate gain curve.
 
-    ``master`` is (2, n) with n a whole number of blocks.
+    ``master`` is (2, n) with n a whole number of blocks; ``contour`` has one gain per block.
     """
     n = master.shape[1]
     nb = n // BLOCK
@@ -183,7 +209,7 @@ def _dynamics(master: np.ndarray) -> None:
     for i, tgt in enumerate(target.tolist()):
         g += (tgt - g) * (att if tgt < g else rel)
         comp[i] = g
-    comp_lin = 10 ** (comp / 20)
+    comp_lin = 10 ** (comp / 20) * contour[:nb]
     peaks = np.maximum(blocks.max(axis=(0, 2)), -blocks.min(axis=(0, 2))) * comp_lin
     need = np.minimum(1.0, CEILING / np.maximum(peaks, 1e-9))
     need = np.minimum(need, np.concatenate([need[1:], [1.0]]))
