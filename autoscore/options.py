@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import OptionError, register_secret
+from .text.preset_schema import SECTION_POLICIES
 
 if TYPE_CHECKING:
     from .models import Note
@@ -80,6 +81,10 @@ OPTION_SPECS: dict[str, OptionSpec] = {
         OptionSpec("backend", "choice", choices=BACKEND_NAMES,
                    help="auto = wavespeed when WAVESPEED_API_KEY is set, else procedural."),
         OptionSpec("join", "choice", choices=JOINS, help="How chunks past 120 s are joined."),
+        OptionSpec("sections", "choice", choices=SECTION_POLICIES,
+                   help="How each section's words reach the generator: a request each, outpainting "
+                        "steps, or blended into the fewest requests; auto picks by price and --max-cost "
+                        "(default: the preset's, else auto)."),
         OptionSpec("fallback", "choice", choices=FALLBACKS,
                    help="If the remote backend fails, compose offline."),
         OptionSpec("format", "choice", choices=OUTPUT_FORMATS, help="Output container or audio format."),
@@ -112,6 +117,8 @@ class ScoreOptions:
     prompt: str | None = None
     negative: str | None = None
     join: str = "crossfade"
+    sections: str | None = None
+    """The sections policy (``music.policy``); None: the preset's ``[music] sections``."""
     max_cost: float | None = None
     fallback: str | None = None
     format: str | None = None

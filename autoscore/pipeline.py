@@ -31,6 +31,7 @@ from .music.backends.base import Backend
 from .music.cache import AudioCache
 from .music.generate import ChunkStore, GenerationStats, generate_chunks
 from .music.plan import Plan, cost_summary, make_plan, span_chunks
+from .music.policy import over_budget
 from .options import ScoreOptions
 from .progress import Reporter
 from .text.notes import notes_from_chapters, parse_notes
@@ -209,7 +210,11 @@ def plan_music(
         price_per_request=price,
         outpaint_price=outpaint_price,
         join=opts.join,
+        policy=opts.sections or the_preset.music.sections,
+        max_cost=opts.max_cost,
+        prompt=opts.prompt,
     )
+    all_warnings.extend(the_plan.warnings)
     return MusicJob(duration, the_preset, built.sections, the_plan, backend_name, notes_source,
                     tuple(all_warnings), shared_tempo(the_preset, opts.prompt))
 
@@ -341,11 +346,14 @@ def compose_music(
 
 
 def check_cost(plan: Plan, max_cost: float | None) -> None:
-    if max_cost is not None and plan.cost > max_cost + 1e-9:
-        raise CostLimitError(
-            f"This job needs {plan.requests} requests costing ${plan.cost:.4f}, above "
-            f"--max-cost ${max_cost:.4f}: raise the limit or shorten the input."
-        )
+    """A plan above ``max_cost`` is a usage error, raised before anything is spent."""
+    costs = {p.name: p for p in plan.policy_costs}
+    problem = over_budget(plan.policy_asked, plan.policy, costs, max_cost)
+    if problem is None and max_cost is not None and plan.cost > max_cost + 1e-9:
+        problem = (f"This job needs {plan.requests} requests costing ${plan.cost:.4f}, above "
+                   f"--max-cost ${max_cost:.4f}: raise the limit or shorten the input.")
+    if problem is not None:
+        raise CostLimitError(problem)
 
 
 def score(

@@ -1,10 +1,15 @@
-"""The chunk planner: request sizes, coverage, counts, seams on section boundaries, prompts, cost."""
+"""The chunk planner: request sizes, coverage, counts, seams on section boundaries, prompts, cost.
+
+These hold the fewest-request plan (``--sections blend``); ``test_sections_policy.py`` holds
+the per-section policies and the choice between them.
+"""
 
 from __future__ import annotations
 
 import itertools
 import json
 import math
+import re
 from dataclasses import replace
 
 import pytest
@@ -39,7 +44,8 @@ def sections_at(duration: float, cuts: list[float]) -> list[Section]:
 
 
 def plan(
-    duration: float, cuts: list[float] | None = None, crossfade: float = 4.0, join: str = "crossfade"
+    duration: float, cuts: list[float] | None = None, crossfade: float = 4.0, join: str = "crossfade",
+    policy: str = "blend",
 ) -> Plan:
     return make_plan(
         duration,
@@ -49,6 +55,7 @@ def plan(
         price_per_request=PRICE,
         outpaint_price=OUTPAINT_PRICE,
         join=join,
+        policy=policy,
     )
 
 
@@ -278,11 +285,15 @@ def test_many_sections_stay_valid(case: tuple[float, list[float], float]) -> Non
     duration, cuts, crossfade = case
     p = plan(duration, cuts, crossfade)
     check_rules(p)
-    for c in p.chunks:  # the prompt is that of the section the chunk mostly covers
+    for c, carried in zip(p.chunks, p.carries, strict=True):  # the main section is the one covering most
         core = (c.start + (c.overlap_before / 2), covered_until(p, c) - c.overlap_after / 2)
         share = {s.index: min(core[1], s.end) - max(core[0], s.start) for s in p.sections}
         assert share[c.section_index] == pytest.approx(max(share.values()))
-        assert c.prompt.startswith(f"prompt of section {c.section_index}")
+        assert c.section_index in carried
+        for index in carried:  # and the prompt carries the words of every section it lists
+            assert c.prompt == f"prompt of section {index}" or re.search(rf"\btext {index}\b", c.prompt)
+            assert f"avoid {index}" in c.negative_prompt
+    assert sorted({i for carried in p.carries for i in carried}) == [s.index for s in p.sections]
 
 
 @settings(max_examples=100, deadline=None)

@@ -160,14 +160,17 @@ def bed(ctx: click.Context, /, episode: Path, intro: float, outro: float, **opts
 @click.argument("input", type=click.Path(path_type=Path))
 @job_options
 @mix_overrides
+@spec_option("max_cost", help="Plan as a run with this --max-cost would (it guides --sections auto).")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @click.pass_context
 def plan(ctx: click.Context, /, input: Path, as_json: bool, **opts: Any) -> None:
     """Show sections, prompts, chunk requests and cost for INPUT, without generating."""
     from ..music.plan import format_plan, plan_to_dict
-    from ..pipeline import plan_job
+    from ..pipeline import check_cost, plan_job
 
-    job = plan_job(input, options_from(ctx, opts))
+    options = options_from(ctx, opts)
+    job = plan_job(input, options)
+    check_cost(job.plan, options.max_cost)
     for w in job.warnings:
         click.echo(f"Warning: {w}", err=True)
     if as_json:

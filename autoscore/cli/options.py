@@ -80,6 +80,7 @@ def job_options(f: Any) -> Any:
         click.option("--prompt", help="Replace the preset's style prompt."),
         click.option("--negative", help="Add to the preset's negative prompt."),
         spec_option("join", default="crossfade", show_default=True),
+        spec_option("sections"),
         click.option("--api-key", envvar=None, help="WaveSpeed key (default: $WAVESPEED_API_KEY)."),
         click.option(
             "--api-base",
@@ -180,5 +181,7 @@ def options_from(ctx: click.Context, params: dict[str, Any], preset: Any = None)
         given["use_cache"] = not params["no_cache"]
     if "api_key" in params:
         given["api_key"] = api_key_from(params["api_key"])
+    if "sections" in params and ctx.get_parameter_source("sections") is click.core.ParameterSource.DEFAULT:
+        del given["sections"]  # not typed: the preset's [music] sections decides
     given["preset"] = preset if preset is not None else resolved_preset(ctx, params.get("preset"))
     return ScoreOptions(**given)

@@ -80,6 +80,7 @@ def request_for(chunk: Chunk, settings: GenerationSettings) -> GenerationRequest
         seed=chunk.seed,
         opens=chunk.is_first,
         ends=chunk.is_last,
+        cues=chunk.cues,
     )
 
 
@@ -246,6 +247,7 @@ async def _outpaint_job(chunks: Sequence[Chunk], ctx: _Context) -> None:
             output_format=ctx.settings.format,
             seed=chunk.seed,
             ends=chunk.is_last,
+            cues=chunk.cues,  # the chunk starts at the join, so its clock is the extension's
         )
         kept: list[Audio] = []
         keep = functools.partial(_keep_extension, source=source, index=chunk.index, store=ctx.store,

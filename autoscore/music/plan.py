@@ -20,6 +20,13 @@ durations are rounded up to whole seconds; assemble throws the surplus away).
 The outpaint plan (``join="outpaint"``) is the alternative the cost line offers: one
 music request for the first 120 s, then continuation requests that each extend the piece
 by up to ``OUTPAINT_STEP`` seconds; they join without any seam but cost more per request.
+
+These rules make the fewest-request plan, which the ``blend`` sections policy follows. The
+``each`` and ``outpaint`` policies (``policy.py``) instead start requests on the section
+boundaries, so rules 2-4 give way to rule 5:
+
+5. Which requests carry which section's words is the policy's choice; every chunk also
+   carries ``cues``, the sections it covers on its own clock, for the composer.
 """
 
 from __future__ import annotations
@@ -28,19 +35,31 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 from ..errors import InputError, OptionError
 from ..models import Chunk, Section
 from ..text.presets import Preset
-from ..text.sections import is_silent
+from ..text.sections import is_silent, shared_tempo
 from .backends.base import MAX_DURATION
+from .policy import (
+    SECTION_POLICIES,
+    PolicyCost,
+    Unit,
+    bar_units,
+    carried_units,
+    choose_policy,
+    cues_for,
+    group_edges,
+    words_for,
+)
+from .show import cost_summary, format_plan, plan_to_dict
 
 __all__ = [
     "JOIN_MODES",
     "MIN_CHUNK",
     "OUTPAINT_STEP",
     "Plan",
+    "cost_summary",
     "format_plan",
     "make_plan",
     "plan_to_dict",
@@ -80,9 +99,22 @@ class Plan:
     outpaint_price: float = 0.0
     spans: tuple[tuple[float, float], ...] = ()
     """Where music plays; silence elsewhere (podcast beds, ``[silence]`` notes)."""
+    policy: str = "blend"
+    """The sections policy the chunks follow: each, outpaint or blend (``policy.py``)."""
+    policy_asked: str = "blend"
+    """What the user (or the preset) asked for: auto, or one of the policies."""
+    policy_reason: str = ""
+    policy_costs: tuple[PolicyCost, ...] = ()
+    """Every policy's requests and cost, for the plan's cost lines."""
+    carries: tuple[tuple[int, ...], ...] = ()
+    """For each chunk, the indices of the sections whose words its prompt carries."""
+    warnings: tuple[str, ...] = ()
 
     @property
     def cost(self) -> float:
+        for option in self.policy_costs:
+            if option.name == self.policy:
+                return option.cost
         return self.cost_outpaint if self.join == "outpaint" else self.cost_crossfade
 
 
@@ -95,10 +127,20 @@ def make_plan(
     price_per_request: float,
     outpaint_price: float,
     join: str = "crossfade",
+    policy: str = "auto",
+    max_cost: float | None = None,
+    prompt: str | None = None,
 ) -> Plan:
-    """Plan both join modes (for the cost line) and keep the chunks of ``join``."""
+    """Plan every sections policy (for the cost lines) and keep the chunks of the chosen one.
+
+    ``policy`` is auto or a policy of ``SECTION_POLICIES``; auto weighs the costs against
+    ``max_cost``. ``prompt`` is the style that replaced the preset's (``--prompt``), which
+    blended prompts state once.
+    """
     if join not in JOIN_MODES:
         raise OptionError(f"Unknown join mode {join!r}: use one of {', '.join(JOIN_MODES)}.")
+    if policy not in SECTION_POLICIES:
+        raise OptionError(f"Unknown sections policy {policy!r}: use one of {', '.join(SECTION_POLICIES)}.")
     if not math.isfinite(duration) or duration <= 0:
         raise InputError(
             f"The input lasts {duration!r} s, so there is nothing to score: check that the file "
@@ -112,32 +154,67 @@ def make_plan(
     secs = tuple(sections)
     fallback = _fallback_prompts(preset)
     spans = music_spans(duration, secs)
-    cf_chunks: list[Chunk] = []
-    op_chunks: list[Chunk] = []
+    tempo = shared_tempo(preset, prompt)
+    warnings: list[str] = []
+    layouts: dict[str, list[Chunk]] = {name: [] for name in _LAYOUTS}
+    carries: dict[str, list[tuple[int, ...]]] = {name: [] for name in _LAYOUTS}
     for start, end in spans:
         local = _shift_sections(secs, start, end)
-        seams = plan_seams(end - start, local, crossfade)
-        cf = _crossfade_chunks(end - start, seams, crossfade, local, fallback)
-        op = _outpaint_chunks(end - start, local, fallback)
-        cf_chunks += _placed(cf, start, first_index=len(cf_chunks))
-        op_chunks += _placed(op, start, first_index=len(op_chunks))
-    n_cf, n_op = len(cf_chunks), len(op_chunks)
+        units = bar_units(local, tempo, warnings)
+        length = end - start
+        each_seams = _seams_between(length, group_edges(units, crossfade), crossfade)
+        shapes = {
+            "each": _crossfade_chunks(length, each_seams, crossfade),
+            "outpaint": _outpaint_chunks(length, group_edges(units, 0.0)),
+            "crossfade": _crossfade_chunks(length, plan_seams(length, local, crossfade), crossfade),
+            "continued": _outpaint_chunks(length, []),
+        }
+        for name, shape in shapes.items():
+            chunks, carried = _worded(shape, units, local, preset, prompt, fallback)
+            layouts[name] += _placed(chunks, start, first_index=len(layouts[name]))
+            carries[name] += carried
+    firsts = len(spans)
+
+    def priced(name: str, layout: str, joins: str) -> PolicyCost:
+        n = len(layouts[layout])
+        more = n - firsts if joins == "outpaint" else 0
+        return PolicyCost(name, n, more, (n - more) * price_per_request + more * outpaint_price, joins)
+
+    blend_layout = "continued" if join == "outpaint" else "crossfade"
+    costs = {"each": priced("each", "each", "crossfade"),
+             "outpaint": priced("outpaint", "outpaint", "outpaint"),
+             "blend": priced("blend", blend_layout, join)}
+    free = price_per_request == 0 and outpaint_price == 0
+    chosen, reason = choose_policy(policy, join, costs, max_cost, free)
+    layout = {"each": "each", "outpaint": "outpaint", "blend": blend_layout}[chosen]
+    as_crossfade, as_outpaint = priced("", "crossfade", "crossfade"), priced("", "continued", "outpaint")
     return Plan(
-        chunks=tuple(op_chunks if join == "outpaint" else cf_chunks),
-        requests=n_op if join == "outpaint" else n_cf,
-        cost_crossfade=n_cf * price_per_request,
-        cost_outpaint=len(spans) * price_per_request + (n_op - len(spans)) * outpaint_price,
-        join=join,
+        chunks=tuple(layouts[layout]),
+        requests=len(layouts[layout]),
+        cost_crossfade=as_crossfade.cost,
+        cost_outpaint=as_outpaint.cost,
+        join=costs[chosen].join,
         duration=float(duration),
         sections=secs,
         crossfade=crossfade,
-        requests_crossfade=n_cf,
-        requests_outpaint=n_op,
+        requests_crossfade=as_crossfade.requests,
+        requests_outpaint=as_outpaint.requests,
         backend_name=backend_name,
         price_per_request=price_per_request,
         outpaint_price=outpaint_price,
         spans=spans,
+        policy=chosen,
+        policy_asked=policy,
+        policy_reason=reason,
+        policy_costs=tuple(costs.values()),
+        carries=tuple(carries[layout]),
+        warnings=tuple(dict.fromkeys(warnings)),
     )
+
+
+_LAYOUTS = ("each", "outpaint", "crossfade", "continued")
+"""The chunk layouts planned for every span: the ``each`` and ``outpaint`` policies, and the
+fewest requests joined by crossfades or by continuations (``blend`` under either join)."""
 
 
 # --- where music plays ---------------------------------------------------------------
@@ -265,6 +342,18 @@ def _even_seams(a: float, b: float, a_is_start: bool, b_is_end: bool, crossfade:
     return [first + m * (length - crossfade) + crossfade / 2 for m in range(1, k)]
 
 
+def _seams_between(duration: float, edges: Sequence[float], crossfade: float) -> list[float]:
+    """A seam on every edge, and even seams inside any stretch too long for one request."""
+    points = [0.0, *edges, float(duration)]
+    last = len(points) - 1
+    seams: list[float] = []
+    for i, (a, b) in enumerate(itertools.pairwise(points)):
+        seams.extend(_even_seams(a, b, i == 0, i + 1 == last, crossfade))
+        if i + 1 != last:
+            seams.append(b)
+    return seams
+
+
 # --- chunks --------------------------------------------------------------------------
 
 
@@ -284,89 +373,85 @@ def _fallback_prompts(preset: Preset) -> _Prompts:
     return _Prompts(", ".join(w for w in words if w), preset.music.negative)
 
 
-def _crossfade_chunks(
-    duration: float, seams: list[float], crossfade: float, sections: tuple[Section, ...], fallback: _Prompts
-) -> tuple[Chunk, ...]:
+_Shape = list[tuple[Chunk, tuple[float, float]]]
+"""Chunks without words yet, each with its core: the stretch where it alone is heard."""
+
+
+def _crossfade_chunks(duration: float, seams: list[float], crossfade: float) -> _Shape:
     edges = [0.0, *seams, float(duration)]
     n = len(edges) - 1
     chunks = []
     for i in range(n):
         start = 0.0 if i == 0 else edges[i] - crossfade / 2
         end = float(duration) if i == n - 1 else edges[i + 1] + crossfade / 2
-        chunks.append(
-            _chunk(
-                i,
-                n,
-                start=start,
-                seconds=end - start,
-                core=(edges[i], edges[i + 1]),
-                overlap_before=0.0 if i == 0 else crossfade,
-                overlap_after=0.0 if i == n - 1 else crossfade,
-                sections=sections,
-                fallback=fallback,
-            )
-        )
-    return tuple(chunks)
+        chunk = _chunk(i, n, start=start, seconds=end - start, overlap_before=0.0 if i == 0 else crossfade,
+                       overlap_after=0.0 if i == n - 1 else crossfade)
+        chunks.append((chunk, (edges[i], edges[i + 1])))
+    return chunks
 
 
-def _outpaint_chunks(duration: float, sections: tuple[Section, ...], fallback: _Prompts) -> tuple[Chunk, ...]:
+def _outpaint_chunks(duration: float, edges: Sequence[float]) -> _Shape:
     """The first request, then continuation steps of (nearly) equal whole seconds.
 
     Each continuation picks up where the previous audio actually ends, so the steps are
-    whole seconds laid end to end; spreading the remainder evenly avoids a stub at the end.
+    whole seconds laid end to end. ``edges`` (section boundaries, for the outpaint policy)
+    start new steps, rounded to the second; within a stretch the remainder is spread
+    evenly, so there is no stub at the end.
     """
-    first = min(math.ceil(duration - _EPS), MAX_DURATION)
-    rest = max(0, math.ceil(duration - _EPS) - first)
-    steps = math.ceil(rest / OUTPAINT_STEP)
-    lengths = [first] + [rest // steps + (1 if m < rest % steps else 0) for m in range(steps)]
+    total = max(1, math.ceil(duration - _EPS))
+    marks = [0, *sorted({round(e) for e in edges if 0 < round(e) < total}), total]
+    lengths: list[int] = []
+    for a, b in itertools.pairwise(marks):
+        stretch = b - a
+        if not lengths:
+            lengths.append(min(stretch, MAX_DURATION))
+            stretch -= lengths[0]
+        steps = math.ceil(stretch / OUTPAINT_STEP)
+        lengths += [stretch // steps + (1 if m < stretch % steps else 0) for m in range(steps)]
     starts = [0, *itertools.accumulate(lengths)]
     n = len(lengths)
-    return tuple(
-        _chunk(
-            i,
-            n,
-            start=float(starts[i]),
-            seconds=float(lengths[i]),
-            core=(float(starts[i]), min(float(starts[i + 1]), duration)),
-            overlap_before=0.0,
-            overlap_after=0.0,
-            sections=sections,
-            fallback=fallback,
-        )
+    return [
+        (_chunk(i, n, start=float(starts[i]), seconds=float(lengths[i]), overlap_before=0.0,
+                overlap_after=0.0), (float(starts[i]), min(float(starts[i + 1]), duration)))
         for i in range(n)
-    )
+    ]
 
 
-def _chunk(
-    index: int,
-    count: int,
-    *,
-    start: float,
-    seconds: float,
-    core: tuple[float, float],
-    overlap_before: float,
-    overlap_after: float,
-    sections: tuple[Section, ...],
-    fallback: _Prompts,
-) -> Chunk:
-    is_first, is_last = index == 0, index == count - 1
-    section = _main_section(core, sections)
-    base = _Prompts(section.prompt, section.negative_prompt) if section else fallback
+def _chunk(index: int, count: int, *, start: float, seconds: float, overlap_before: float,
+           overlap_after: float) -> Chunk:
     # Whether a chunk opens or ends the piece travels as is_first/is_last; each backend says
     # it in its own terms (the remote model in words, the composer in its arrangement).
     return Chunk(
         index=index,
         start=round(start, 6),
         duration=max(1, math.ceil(seconds - _EPS)),
-        prompt=base.prompt,
-        negative_prompt=base.negative,
-        section_index=section.index if section else 0,
+        prompt="",
+        negative_prompt="",
+        section_index=0,
         overlap_before=overlap_before,
         overlap_after=overlap_after,
-        is_first=is_first,
-        is_last=is_last,
+        is_first=index == 0,
+        is_last=index == count - 1,
         seed=index,
     )
+
+
+def _worded(
+    shape: _Shape, units: list[Unit], sections: tuple[Section, ...], preset: Preset, style: str | None,
+    fallback: _Prompts,
+) -> tuple[list[Chunk], list[tuple[int, ...]]]:
+    """The chunks with their words, main section and cues; and the sections each one carries."""
+    carried = carried_units([core for _, core in shape], units)
+    chunks, carries = [], []
+    for (chunk, core), mine in zip(shape, carried, strict=True):
+        own = [units[k] for k in mine]
+        prompt, negative = words_for(own, chunk.start, preset, style, (fallback.prompt, fallback.negative))
+        main = _main_section(core, sections)
+        chunks.append(replace(chunk, prompt=prompt, negative_prompt=negative,
+                              section_index=main.index if main else 0,
+                              cues=cues_for(sections, chunk.start, chunk.start + chunk.duration)))
+        carries.append(tuple(s.index for u in own for s in u))
+    return chunks, carries
 
 
 def _main_section(core: tuple[float, float], sections: tuple[Section, ...]) -> Section | None:
@@ -377,83 +462,3 @@ def _main_section(core: tuple[float, float], sections: tuple[Section, ...]) -> S
         if overlap > best_overlap + _EPS:
             best, best_overlap = s, overlap
     return best
-
-
-# --- showing a plan -----------------------------------------------------------------
-
-
-def plan_to_dict(plan: Plan) -> dict[str, Any]:
-    """Plain JSON-ready values for ``--json``."""
-    return {
-        "duration": plan.duration,
-        "join": plan.join,
-        "backend": plan.backend_name,
-        "crossfade": plan.crossfade,
-        "requests": plan.requests,
-        "cost": round(plan.cost, 6),
-        "crossfade_plan": {"requests": plan.requests_crossfade, "cost": round(plan.cost_crossfade, 6)},
-        "outpaint_plan": {"requests": plan.requests_outpaint, "cost": round(plan.cost_outpaint, 6)},
-        "chunks": [
-            {
-                "index": c.index,
-                "start": c.start,
-                "duration": c.duration,
-                "end": round(c.end, 6),
-                "overlap_before": c.overlap_before,
-                "overlap_after": c.overlap_after,
-                "section": c.section_index,
-                "prompt": c.prompt,
-                "negative_prompt": c.negative_prompt,
-                "seed": c.seed,
-                "kind": "continuation" if plan.join == "outpaint" and not c.is_first else "music",
-            }
-            for c in plan.chunks
-        ],
-        "spans": [list(s) for s in plan.spans],
-        "sections": [
-            {"index": s.index, "start": s.start, "end": s.end, "arc": s.arc, "prompt": s.prompt}
-            for s in plan.sections
-        ],
-    }
-
-
-def format_plan(plan: Plan, prompt_width: int = 60) -> str:
-    """The table ``autoscore plan`` and ``score --dry-run`` print."""
-    rows = [f"{'#':>3}  {'start':>9}  {'length':>6}  {'overlap':>7}  {'sect':>4}  prompt"]
-    for c in plan.chunks:
-        prompt = c.prompt if len(c.prompt) <= prompt_width else c.prompt[: prompt_width - 1] + "…"
-        overlap = f"{c.overlap_before:g} s" if c.overlap_before else "-"
-        if plan.join == "outpaint" and not c.is_first:
-            overlap = "extends"
-        start, length = _clock(c.start), f"{c.duration} s"
-        rows.append(f"{c.index:>3}  {start:>9}  {length:>6}  {overlap:>7}  {c.section_index:>4}  {prompt}")
-    rows.append("")
-    rows.append(cost_summary(plan))
-    return "\n".join(rows)
-
-
-def cost_summary(plan: Plan) -> str:
-    """Requests and price of both join modes: shown before anything is spent."""
-    backend = plan.backend_name or "chosen"
-    head = (
-        f"Music for {_clock(plan.duration)} with the {backend} backend, "
-        f"{plan.join} joins ({plan.requests} request{'s' if plan.requests != 1 else ''})."
-    )
-    if plan.price_per_request == 0 and plan.outpaint_price == 0:
-        return f"{head}\nCost: free with the {backend} backend (no paid requests)."
-    firsts = len(plan.spans)
-    return (
-        f"{head}\nCost: crossfade {plan.requests_crossfade} x {_money(plan.price_per_request)} = "
-        f"{_money(plan.cost_crossfade)};  outpaint {firsts} x {_money(plan.price_per_request)} + "
-        f"{plan.requests_outpaint - firsts} x {_money(plan.outpaint_price)} = {_money(plan.cost_outpaint)}"
-    )
-
-
-def _clock(seconds: float) -> str:
-    minutes, rest = divmod(round(seconds, 1), 60.0)
-    hours, minutes = divmod(int(minutes), 60)
-    return f"{hours}:{minutes:02d}:{rest:04.1f}" if hours else f"{minutes}:{rest:04.1f}"
-
-
-def _money(amount: float) -> str:
-    return f"${amount:.4f}"

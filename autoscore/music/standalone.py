@@ -77,7 +77,8 @@ def generate_music(
     preset = Preset(generation=GenerationSettings(steps=steps, guidance=guidance, format=fmt),
                     mix=replace(MixSettings(), fade_in=0.02, fade_out=1.5))
     plan = make_plan(duration, [section], preset, backend_name=name, price_per_request=price,
-                     outpaint_price=outpaint_price, join=opts.join)
+                     outpaint_price=outpaint_price, join=opts.join, policy=opts.sections or "auto",
+                     max_cost=opts.max_cost)
     check_cost(plan, opts.max_cost)
     # A standalone piece is one whole: chunk seeds follow the user's seed. They wrap into
     # the seed range, so a large seed cannot make a chunk's request invalid mid-job; every

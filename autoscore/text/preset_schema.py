@@ -14,7 +14,7 @@ typo that is silently ignored produces a mix that is quietly wrong)::
     extends = "default"           # another preset's name, or a path to a .toml file
 
     [generation]  steps, guidance, format
-    [music]       style, negative, tempo, key, energy, instruments
+    [music]       style, negative, tempo, key, energy, instruments, sections
     [mix]         duck_depth_db, attack_ms, release_ms, lookahead_ms, hold_ms, min_speech_ms,
                   duck_on, music_level_db, target_lufs, true_peak_db, fade_in, fade_out, crossfade
     [structure]   mode, intro, outro, min_section
@@ -35,6 +35,7 @@ __all__ = [
     "DEFAULT_PRESET",
     "FORMATS",
     "PRESET_FIELDS",
+    "SECTION_POLICIES",
     "TABLES",
     "TOP_LEVEL_KEYS",
     "FieldSpec",
@@ -54,6 +55,8 @@ DEFAULT_PRESET = "default"
 FORMATS: tuple[str, ...] = ("mp3", "wav", "flac", "ogg", "opus", "m4a", "aac")
 """The generator's output formats (same as ``backends.base.FORMATS``, kept here so that
 loading a preset does not import the backends)."""
+SECTION_POLICIES: tuple[str, ...] = ("auto", "each", "outpaint", "blend")
+"""How sections reach the generator (``--sections``; ``music.policy`` explains each)."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,9 @@ class MusicSettings:
     """The preset's baseline energy, 0 (still) to 1 (flat out); sections move around it."""
     instruments: tuple[str, ...] = ("piano", "soft pads", "bass", "drums")
     """Core instrumentation named in every section's prompt (continuity)."""
+    sections: str = "auto"
+    """How the sections' words reach the generator: a request each, outpainting steps, or
+    blended into the fewest requests; auto picks by price (``--sections`` overrides it)."""
 
 
 @dataclass(frozen=True)
@@ -228,6 +234,8 @@ _SPECS: tuple[FieldSpec, ...] = (
     _spec("music", "key", "str", help="key or mode words shared by every section, e.g. 'D minor'"),
     _spec("music", "energy", "float", 0, 1, help="baseline energy, 0 still to 1 flat out"),
     _spec("music", "instruments", "list", help="core instrumentation named in every section"),
+    _spec("music", "sections", "choice", choices=SECTION_POLICIES,
+          help="how sections reach the generator: auto, each, outpaint or blend"),
     _spec("mix", "duck_depth_db", "float", 0, 40, "dB", "how far music dips under speech"),
     _spec("mix", "attack_ms", "float", 5, 2000, "ms", "time to reach the full dip"),
     _spec("mix", "release_ms", "float", 20, 5000, "ms", "time to come back up after speech"),

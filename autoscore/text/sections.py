@@ -39,6 +39,8 @@ __all__ = [
     "SectionsResult",
     "build_sections",
     "continuity_terms",
+    "drop_phrases",
+    "energy_words",
     "is_silent",
     "shared_tempo",
 ]
@@ -378,7 +380,7 @@ def _pick_peak(spans: list[_Span], middle: list[int], cues: dict[int, float | No
                min(abs(spans[i].start - mark), abs(spans[i].end - mark)) + 1)
 
 
-def _energy_words(energy: float) -> str:
+def energy_words(energy: float) -> str:
     if energy < 0.35:
         return "low energy, sparse and soft"
     if energy < 0.65:
@@ -410,7 +412,7 @@ def _section(
     modifiers = tuple(span.modifiers)
     if is_silent(span):
         return Section(index, span.start, span.end, text, "", ", ".join(negatives), arc, 0.0, modifiers)
-    style = _drop_phrases(prompt if prompt is not None else preset.music.style, without)
+    style = drop_phrases(prompt if prompt is not None else preset.music.style, without)
     featured = _unique([i for k, v in span.modifiers if k == "instruments" for i in _split(v)])
     moods = [v for k, v in span.modifiers if k == "mood"]
     colour = ", ".join([*(f"{m} mood" for m in moods), *(f"featuring {i}" for i in featured)])
@@ -420,7 +422,7 @@ def _section(
         _Part(text, trim_order=(5, 5), keep=99),
         _Part(colour, trim_order=(4, 4), keep=99),
         _Part(ARC_WORDS[arc], trim_order=(1, 1), keep=1),
-        _Part(_energy_words(energy), trim_order=(1, 1), keep=1),
+        _Part(energy_words(energy), trim_order=(1, 1), keep=1),
         _Part(", ".join(f"no {w}" for w in without), trim_order=None),
         _Part(", ".join(f"no {w}" for w in avoid_preset), trim_order=(2, 2), keep=1),
         _Part(continuity_terms(preset, tempo, without), trim_order=None),
@@ -477,7 +479,7 @@ def _names(phrase: str, thing: str) -> bool:
     return re.search(rf"\b{stem}s?\b", phrase.lower()) is not None
 
 
-def _drop_phrases(style: str, without: Sequence[str]) -> str:
+def drop_phrases(style: str, without: Sequence[str]) -> str:
     """The style without the phrases that name an excluded thing, so "no drums" is not
     contradicted by "gentle drums" a few words earlier."""
     if not without:

@@ -151,7 +151,10 @@ class Backend(ABC):
 
     async def outpaint(self, request: ContinuationRequest) -> Audio:
         """The source followed by ``extend_after`` new seconds that continue it."""
-        raise OptionError(f"The {self.name} backend cannot continue audio; use --join crossfade.")
+        raise OptionError(
+            f"The {self.name} backend cannot continue audio: use --join crossfade, and --sections each "
+            "or blend."
+        )
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release connections; called once per job."""
