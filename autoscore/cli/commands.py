@@ -278,7 +278,9 @@ def batch(
 @spec_option("backend", "--backend", "-b", default="auto", show_default=True)
 @click.option("--api-key", help="WaveSpeed key (default: $WAVESPEED_API_KEY).")
 @click.option("--api-base", envvar="WAVESPEED_BASE_URL", metavar="URL")
-@click.option("--explain", is_flag=True, help="Show what the procedural composer understood, then stop.")
+@click.option(
+    "--explain", is_flag=True, help="Show what the procedural composer understood and its form, then stop."
+)
 @spec_option("fallback")
 @spec_option("max_cost")
 @spec_option("timeout")
@@ -305,7 +307,7 @@ def generate(
     if explain:
         from ..music.backends.procedural import explain as explain_prompt
 
-        click.echo(explain_prompt(prompt, negative))
+        click.echo(explain_prompt(prompt, negative, guidance, duration=duration, seed=seed))
         return
     from ..music.standalone import generate_music
 

@@ -179,7 +179,7 @@ class _Writer:
 
     def add(self, events: list[NoteEvent], bar: Bar, bright: float) -> None:
         """Keep what fits the bar: a bar cut short at a change loses its last steps and ties."""
-        short = bar.beats < 4 and bar.role != "final"
+        short = bar.beats != 4 and bar.role != "final"
         for ev in events:
             dur = ev.dur
             if short:
@@ -324,17 +324,19 @@ class _Writer:
             return [NoteEvent(kind, b.start, 0.0, 0, 0.7 * (0.7 + 0.3 * b.energy), DRUM_PAN[kind])]
         grids = DRUM_GRIDS.get(pspec.drums, ())
         out = _drum_bar(b, grids, lvl, self.at, self.human, self.rng, self.form.bars, n, pspec.drums)
-        if b.riser and (n + 1 >= len(self.form.bars) or not self.form.bars[n + 1].riser):
+        if b.fill:
             out += _fill(b, pspec.drums, self.at, self.human, self.rng)
         return out
 
 
 def _fill(b: Bar, style: str, at: At, human: Human, rng: np.random.Generator) -> list[NoteEvent]:
-    """Sixteenths over the bar's last two beats, growing into the next part's downbeat."""
+    """Sixteenths over the bar's last beat, growing into the next part's downbeat.
+
+    One beat, not two: a longer fill is heard as the change itself, early."""
     kind = "tom" if style == "cinematic" else "snare"
     last = 4 * b.beats
-    steps = range(max(0, last - 8), last)
-    return [NoteEvent(kind, human(at(b, s)), 0.0, int(rng.integers(3)), 0.35 + 0.5 * k / 8, DRUM_PAN[kind])
+    steps = range(max(0, last - 4), last)
+    return [NoteEvent(kind, human(at(b, s)), 0.0, int(rng.integers(3)), 0.4 + 0.15 * k, DRUM_PAN[kind])
             for k, s in enumerate(steps)]
 
 
@@ -352,13 +354,14 @@ def _drum_bar(b: Bar, grids: tuple[tuple[str, int, int, str, float], ...], lvl: 
             v = gain * (1.0 if ch == "x" else 0.45) * float(rng.uniform(0.82, 1.0)) * (0.7 + 0.3 * b.energy)
             jitter = 0.001 if kind in ("kick", "boom") and s % 4 == 0 else 0.004
             out.append(NoteEvent(kind, human(at(b, s), jitter), 0.0, int(rng.integers(3)), v, DRUM_PAN[kind]))
-    if b.section_end and lvl >= 2 and not b.riser:
+    if b.section_end and lvl >= 2 and not b.fill:
         fill = "tom" if style == "cinematic" else "snare"
         for k, s in enumerate((12, 13, 14, 15)):
             out.append(NoteEvent(fill, human(at(b, s)), 0.0, int(rng.integers(3)), 0.45 + 0.12 * k,
                                  DRUM_PAN[fill]))
     prev_intro = n > 0 and bars[n - 1].role in QUIET_ROLES
-    if (b.section_start and lvl >= 2) or prev_intro:
+    new_part = b.in_part == 0 and b.part > 0 and lvl >= 1  # a change of section is marked
+    if (b.section_start and lvl >= 2) or prev_intro or new_part:
         out.append(NoteEvent("crash", at(b, 0), 0.0, 0, 0.55 * (0.6 + 0.4 * b.energy), DRUM_PAN["crash"]))
     return out
 

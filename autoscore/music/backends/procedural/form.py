@@ -81,7 +81,8 @@ class Bar:
     """Counts from the first bar at or after sample 0; negative in the pre-roll."""
     start: float
     beats: int
-    """4, or fewer where a part starts early: the bar is cut short at the change."""
+    """4; fewer (or 5) where a part starts off the bar line: the bar before the change is cut
+    short, or takes one beat more, so the change lands on the beat nearest the cue."""
     beat: float
     degree: int
     dominant: bool
@@ -95,7 +96,9 @@ class Bar:
     section_start: bool = False
     section_end: bool = False
     riser: bool = False
-    """A noise swell runs through this bar into a part with more energy."""
+    """A noise swell runs through this bar into a part with much more energy."""
+    fill: bool = False
+    """A drum fill ends this bar: the next part lifts the energy."""
     thin: bool = False
     """The texture empties out ahead of a calmer part (drums and extras drop)."""
 
@@ -179,9 +182,11 @@ def _in_piece(own: Spec, piece: Spec) -> Spec:
 
 
 def _cue_energy(cue: SectionCue, before: float | None) -> tuple[float, float]:
+    """A build starts halfway up from where the music was, so its first bar is already a
+    change (the cut is heard), and climbs from there to its own energy."""
     e = min(max(cue.energy, 0.05), 1.0)
     if cue.arc == "build" and before is not None and before < e:
-        return before, e
+        return before + 0.5 * (e - before), e
     return e, e
 
 
@@ -309,8 +314,10 @@ def _bars(spec: Spec, duration: float, parts: list[Part], rng: np.random.Generat
         if pi == len(parts) - 1:
             beats_total = max(1, math.ceil((part.end - part.start) / part.beat - 1e-9))
         n_bars = math.ceil(beats_total / 4)
+        if n_bars >= 2 and beats_total % 4 == 1 and pi < len(parts) - 1:
+            n_bars -= 1  # a lone beat before the change joins the bar before it (a bar of 5/4)
         for k in range(n_bars):
-            beats = min(4, beats_total - 4 * k)
+            beats = min(4, beats_total - 4 * k) if k < n_bars - 1 else beats_total - 4 * k
             pos = k / max(1, n_bars - 1)
             energy = part.energy0 + (part.energy1 - part.energy0) * pos
             prog = progs[letter]
@@ -340,23 +347,27 @@ def _pick(options: tuple[tuple[int, ...], ...], rng: np.random.Generator) -> tup
 
 
 def _transitions(bars: list[Bar], parts: list[Part]) -> list[Bar]:
-    """What leads from one part into the next: a riser and a dominant into more energy,
-    a thinning texture into less."""
+    """What leads from one part into the next: a riser, a dominant and a fill into a big
+    lift, a thinning texture into less; a small lift simply starts on the downbeat.
+
+    The riser fills the last whole bar (and a short bar after it), no more: a longer swell
+    blurs where the change is, and the change belongs on the cut.
+    """
     out = list(bars)
     for i, b in enumerate(bars):
         nxt = bars[i + 1] if i + 1 < len(bars) else None
-        if nxt is None or nxt.part == b.part:
-            continue
-        rise = nxt.energy - b.energy
-        if b.role == "intro":
+        if nxt is None or nxt.part == b.part or b.role == "intro":
             continue  # an intro opens onto the theme; it does not build into it
-        if rise >= 0.15 or (parts[nxt.part].role == "peak" and rise > 0):
-            # The whole last bar swells (two bars if the part is long enough to spare them).
-            # A half cadence (the dominant) under the swell, unless the part is a one-bar intro.
-            dominant = b.beats >= 2 and b.in_part >= 1
-            out[i] = replace(b, riser=True, degree=4 if dominant else b.degree, dominant=dominant)
-            if b.in_part >= 3 and i > 0 and bars[i - 1].part == b.part:
-                out[i - 1] = replace(out[i - 1], riser=True)
+        rise = nxt.energy - b.energy
+        if rise >= 0.25 or (parts[nxt.part].role == "peak" and rise > 0.05):
+            whole = i if b.beats == 4 else i - 1
+            for j in range(max(whole, 0), i + 1):
+                if bars[j].part == b.part:
+                    # A half cadence (the dominant) under the swell's last whole bar.
+                    dominant = j == whole and bars[j].in_part >= 1
+                    out[j] = replace(out[j], riser=True, degree=4 if dominant else bars[j].degree,
+                                     dominant=dominant)
+            out[i] = replace(out[i], fill=True)
         elif rise <= -0.15:
             out[i] = replace(b, thin=True)
     return out
@@ -378,10 +389,10 @@ def _ending(spec: Spec, duration: float, bars: list[Bar]) -> tuple[list[Bar], fl
         k = j - (n_body - n_cad)
         degree = 4 if k == n_cad - 1 else (3 if spec.mode == "minor" or kept[j].index % 2 else 1)
         kept[j] = replace(kept[j], degree=degree, dominant=degree == 4, role="cadence",
-                          section_end=k == n_cad - 1, riser=False, thin=False)
+                          section_end=k == n_cad - 1, riser=False, thin=False, fill=False)
     energy = kept[-1].energy if kept else last.energy
     kept.append(replace(final_bar, index=len(kept), start=t_final, role="final", degree=0, dominant=False,
-                        energy=energy, beats=4, riser=False, thin=False, section_start=False,
+                        energy=energy, beats=4, riser=False, thin=False, fill=False, section_start=False,
                         section_end=False))
     return kept, t_final
 
