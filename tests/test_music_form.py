@@ -29,6 +29,7 @@ from autoscore.music.backends.procedural.composer import compose_text
 from autoscore.pipeline import score
 
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "workshop.mp4"
+REFERENCE = Path(__file__).resolve().parent / "data" / "reference" / "sugar_plum_fairy.ogg"
 BOUNDARIES = (8.0, 16.0, 24.0)
 """Where samples/workshop.notes.txt changes section: calm, host, montage [energy: high], ending [no drums]."""
 
@@ -103,6 +104,16 @@ def test_a_piece_without_notes_has_a_form_not_a_loop(prompt: str) -> None:
     assert std >= 1.5, f"8 s loudness varies by {std:.2f} dB"
     assert centroid >= 6.0, f"8 s spectral centroid varies by {centroid:.1f} %"
     assert blocks.count >= 3, f"self-similarity shows {blocks.count} blocks at {blocks.boundaries}"
+
+
+def test_the_measures_hear_the_form_of_a_human_composition() -> None:
+    """The thresholds above are met by music a person wrote (Tchaikovsky's Sugar Plum Fairy,
+    arranged by Kevin MacLeod, CC-BY 3.0; see tests/data/reference/README.md), so they ask
+    for a property of composed music, not for a quirk of the embedded composer."""
+    y, sr = soundfile.read(REFERENCE, dtype="float32", always_2d=True)
+    assert moving_loudness_std_db(y, sr, start=10, end=110) >= 1.5
+    assert centroid_variation(y, sr, start=10, end=110) >= 6.0
+    assert structural_blocks(y, sr, start=10, end=110).count >= 3
 
 
 def test_a_short_piece_is_not_cut_into_parts() -> None:

@@ -197,7 +197,10 @@ class _Writer:
         pspec = part.spec
         bars = self.form.bars
         nxt = bars[n + 1] if n + 1 < len(bars) else b
-        bright = round(min(max(pspec.brightness + 0.35 * (b.energy - 0.5), 0.1), 0.9), 1)
+        # Tone follows energy; the contrasting section opens the filters further and the
+        # breakdown closes them (the low-passed breakdown of dance music).
+        opened = {"breakdown": -0.25, "intro": -0.1}.get(b.role, 0.15 if b.letter in ("B", "C") else 0.0)
+        bright = round(min(max(pspec.brightness + 0.35 * (b.energy - 0.5) + opened, 0.1), 0.9), 1)
         is_final = b.role == "final"
         hold = (self.duration - b.start + 0.5) if is_final else b.length
         lvl = _level(b.energy)
@@ -226,9 +229,11 @@ class _Writer:
         silent_lead = drumless and b.role == "breakdown"  # a drumless breakdown is the pads alone
         if b.role != "intro" and b.index >= -1 and not is_final and not silent_lead:
             letter = b.letter if b.role != "cadence" else "A"
+            # The breakdown plays the theme bare; the peak doubles it an octave below.
+            motif_level = {"breakdown": 0, "peak": 3}.get(b.role, lvl)
+            lift = 2 if b.role == "A'" and b.in_part % 8 < 4 else 0
             out += _motif_bar(lead, self.motifs[letter], b.in_part % 4, b, self.tonic, self.spec, self.at,
-                              self.human, self.vel, 0 if b.role == "breakdown" else lvl,
-                              lift=2 if b.role == "A'" and b.in_part % 8 < 4 else 0)
+                              self.human, self.vel, motif_level, lift=lift)
         if is_final:
             top = 60 + self.spec.root + (12 if lead in ("bells",) else 0)
             while top < 67:
@@ -281,8 +286,14 @@ class _Writer:
         else:
             rhythms = COMP_RHYTHMS.get(pspec.drums, COMP_RHYTHMS["none"])
             rhythm = rhythms[self.comp_choice % len(rhythms)]
-        if comp in ("pluck", "synth") and not is_final and pspec.drums != "rock" and lvl >= 1 \
-                and b.role not in QUIET_ROLES:
+        arpeggiates = comp in ("pluck", "synth") and pspec.drums != "rock"
+        contrast = b.letter in ("B", "C") and b.role not in QUIET_ROLES
+        if contrast:
+            # The contrasting section changes the accompaniment's figure and register: block
+            # chords become broken chords an octave up, and broken chords become blocks.
+            arpeggiates = not arpeggiates
+            shape = [p + 12 for p in shape] if arpeggiates else shape
+        if arpeggiates and not is_final and lvl >= 1 and b.role not in QUIET_ROLES and not b.thin:
             return _arpeggio(comp, b, shape, self.at, self.human, self.vel, lvl, pspec, root_pc)
         out = []
         strum = 0.012 if comp in ("pluck", "tremolo_guitar") else 0.0
@@ -323,7 +334,9 @@ class _Writer:
             kind = "boom" if pspec.drums == "cinematic" else "kick"
             return [NoteEvent(kind, b.start, 0.0, 0, 0.7 * (0.7 + 0.3 * b.energy), DRUM_PAN[kind])]
         grids = DRUM_GRIDS.get(pspec.drums, ())
-        out = _drum_bar(b, grids, lvl, self.at, self.human, self.rng, self.form.bars, n, pspec.drums)
+        # The contrasting section's groove is one step busier (hats to sixteenths, a shaker).
+        busier = min(3, lvl + 1) if b.letter in ("B", "C") and lvl >= 1 else lvl
+        out = _drum_bar(b, grids, busier, self.at, self.human, self.rng, self.form.bars, n, pspec.drums)
         if b.fill:
             out += _fill(b, pspec.drums, self.at, self.human, self.rng)
         return out

@@ -35,6 +35,8 @@ AUTO_FORM = 45.0
 """Seconds above which a stretch of one character gets a form of its own."""
 PHRASE = 4
 """Bars per phrase: parts of the automatic form are whole phrases."""
+MIN_PHRASE = 9.0
+"""Seconds a phrase of the body lasts at least; faster tempos use eight-bar phrases."""
 TEMPLATE: tuple[tuple[str, int], ...] = (
     ("A", 2), ("B", 2), ("breakdown", 1), ("build", 1), ("peak", 2),
     ("A'", 2), ("C", 2), ("breakdown", 1), ("build", 1), ("peak", 2), ("B", 2),
@@ -217,20 +219,22 @@ def _inner_form(part: Part, piece: Spec, duration: float, *, first: bool, last: 
     depth = 1.0 if part.label == "whole piece" else 0.6
     intro = first and piece.intro and part.label == "whole piece"
     outro = last and piece.ending
-    phrases = n_bars // PHRASE
-    plan: list[tuple[str, int]] = []
-    if intro:
-        plan.append(("intro", 2 if phrases >= 14 else 1))
-    body = phrases - sum(n for _, n in plan) - (1 if outro else 0)
-    plan.extend(_body_plan(body))
+    # A phrase of the body lasts at least MIN_PHRASE seconds (eight bars at fast tempos), so
+    # a breakdown is long enough to be heard as a section; intro and outro stay four bars.
+    phrase = PHRASE if PHRASE * bar >= MIN_PHRASE else 2 * PHRASE
+    edge_bars = (PHRASE if intro else 0) + (PHRASE if outro else 0)
+    body = (n_bars - edge_bars) // phrase
+    plan: list[tuple[str, int]] = [("intro", PHRASE)] if intro else []
+    plan.extend((role, n * phrase) for role, n in _body_plan(body))
     if outro:
-        plan.append(("outro", 1))
-    base = (part.energy0 + part.energy1) / 2
+        plan.append(("outro", PHRASE))
+    # Room above for the peak: a piece asked to be flat out still needs somewhere to go.
+    base = min((part.energy0 + part.energy1) / 2, 1.0 - depth * ROLE_ENERGY["peak"][1])
     out: list[Part] = []
     t = part.start
-    spare = n_bars - PHRASE * sum(n for _, n in plan)
+    spare = n_bars - sum(n for _, n in plan)
     for i, (role, n) in enumerate(plan):
-        bars = n * PHRASE + (spare if i == len(plan) - 1 else 0)
+        bars = n + (spare if i == len(plan) - 1 else 0)
         end = part.end if i == len(plan) - 1 else t + bars * bar
         lo, hi = ROLE_ENERGY[role]
         e0 = min(max(base + depth * lo, 0.08), 1.0)
