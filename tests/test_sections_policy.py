@@ -59,7 +59,7 @@ def seams(p: Plan) -> list[float]:
 
 
 def words_reach_the_generator(p: Plan) -> None:
-    """Every section's scene words are in the prompt of a request that lists it, and only there."""
+    """Every section is listed by some request, and its scene words are in every prompt that lists it."""
     for c, carried in zip(p.chunks, p.carries, strict=True):
         for index in carried:
             section = p.sections[index]
@@ -141,6 +141,15 @@ def test_a_long_piece_with_a_section_over_two_minutes() -> None:
     assert b.requests == 3 and b.cost == pytest.approx(3 * PRICE)
     for p_ in (p, o, b):
         words_reach_the_generator(p_)
+
+
+def test_a_short_section_joins_the_side_that_costs_no_extra_request() -> None:
+    # 10.6 s between 105.6 s and 52.8 s is too short to play alone with 8 s crossfades.
+    # Joined to the long first section it would need 120.2 s: a split inside that section.
+    p = plan(169, [105.625, 116.188], "each", crossfade=8.0)
+    assert seams(p) == pytest.approx([105.625]) and p.carries == ((0,), (1, 2))
+    assert p.requests == 2
+    covers(p)
 
 
 def test_a_single_section_is_the_same_plan_under_every_policy() -> None:
@@ -287,6 +296,11 @@ def test_each_above_max_cost_is_a_usage_error_naming_the_cheaper_policies() -> N
         check_cost(cheap, 0.05)
     with pytest.raises(CostLimitError, match=r"above --max-cost .* use --sections blend"):
         check_cost(plan(30, [8, 16, 24], "outpaint", max_cost=0.05), 0.05)
+    # Under --join outpaint, each is cheaper but needs crossfades: the advice must say so.
+    joined = plan(300, [100, 200], join="outpaint", max_cost=0.10)
+    with pytest.raises(CostLimitError) as err:
+        check_cost(joined, 0.10)
+    assert "use --sections each --join crossfade ($0.0651)" in str(err.value)
 
 
 def test_the_option_is_checked_where_it_is_made() -> None:
@@ -324,6 +338,41 @@ def test_notes_all_shorter_than_a_bar_make_one_request_of_at_least_a_second() ->
         words_reach_the_generator(q)
 
 
+def test_a_short_section_is_heard_from_its_own_time_not_its_neighbours() -> None:
+    # A 1 s note at 0:50 between two long scenes: its words must not be announced from 0:00.
+    p = plan(100, [50, 51], "blend")
+    prompt = p.chunks[0].prompt
+    assert "From the start: scene 0, medium energy; at 0:50 scene 1, scene 2" in prompt
+    assert p.warnings == ("Section 1 at 0:50 lasts 1.0 s, less than one bar (2.5 s at 96 BPM), too short for "
+                          "the music to change: its words are heard with section 2's. Space the notes "
+                          "further apart to hear it on its own.",)
+
+
+def test_a_run_of_short_notes_pairs_up_instead_of_collapsing_into_the_first() -> None:
+    # 40 notes 1.5 s apart (a bar is 2.5 s): pairs of 3 s can each change the music.
+    p = plan(60, [1.5 * i for i in range(1, 40)], "blend")
+    assert len(p.warnings) == 20
+    prompt = p.chunks[0].prompt
+    for k in range(20):  # every pair is named at its own time (rounded to the second)
+        at = "From the start: " if k == 0 else f"at 0:{round(3.0 * k):02d} "
+        assert f"{at}scene {2 * k}, scene {2 * k + 1}," in prompt, k
+    words_reach_the_generator(p)
+
+
+def test_each_pairs_short_sections_up_rather_than_folding_them_all_into_one_request() -> None:
+    # Twenty 3 s sections: none plays alone (8 s in the middle with 4 s crossfades), but
+    # neighbours together do; folding each into the one before made a single 60 s request.
+    cuts = [3.0 * i for i in range(1, 20)]
+    p = plan(60, cuts, "each")
+    assert p.requests == 6 and p.cost == pytest.approx(6 * PRICE)
+    assert all(any(abs(s - cut) < 1e-6 for cut in cuts) for s in seams(p)), "seams only on boundaries"
+    assert min(c.duration for c in p.chunks) >= MIN_SECTION_CHUNK
+    covers(p)
+    words_reach_the_generator(p)
+    o = plan(60, cuts, "outpaint")
+    assert o.requests == 10 and all(c.duration == 6 for c in o.chunks)
+
+
 # --- every policy, any timeline ---------------------------------------------------
 
 
@@ -346,11 +395,12 @@ def test_every_policy_carries_every_sections_words(case: tuple[float, list[float
     for c in p.chunks:
         assert c.cues and all(0 <= q.start < q.end <= c.duration + 1e-6 for q in c.cues)
         assert abs(sum(q.end - q.start for q in c.cues) - min(c.duration, duration - c.start)) < 1e-5
-    if policy == "each":  # a seam is on a boundary, or splits a section too long for one request
+    if policy == "each":  # a seam is on a boundary, or splits a stretch too long for one request
+        on = [0.0, *(s for s in seams(p) if any(abs(s - cut) < 1e-6 for cut in cuts)), duration]
         for s in seams(p):
-            on_boundary = any(abs(s - cut) < 1e-6 for cut in cuts)
-            inside = next(x for x in p.sections if x.start - 1e-6 <= s <= x.end + 1e-6)
-            assert on_boundary or inside.duration > 120 - crossfade
+            if not any(abs(s - cut) < 1e-6 for cut in cuts):
+                a, b = max(x for x in on if x < s), min(x for x in on if x > s)
+                assert (b - a) + crossfade / 2 * ((a > 0) + (b < duration)) > 120, (s, a, b)
 
 
 def test_plan_json_lists_the_sections_each_request_carries() -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from conftest import make_media, run_cli
-from emulator_fixtures import FAST_RETRY, TEST_KEY, RecordingClock
+from emulator_fixtures import FAST_RETRY, TEST_KEY, RecordingClock, make_client
 
 from autoscore.emulator import Emulator
 from autoscore.models import Audio
@@ -127,6 +127,41 @@ def test_outpaint_sections_continue_with_their_own_words_and_cues(emulator: Emul
     bodies = emulator.submitted_bodies
     assert [b.get("extend_seconds_after") for b in bodies[1:]] == [8, 8]
     assert all("cues" not in b for b in bodies)
+
+
+SPLIT_NOTES = """\
+0:00 calm intro over the title
+0:12 [silence]
+0:20 harbour at work, cranes and ships [energy: high]
+2:20 evening falls, the lights come on [no drums]
+"""
+SPLIT_SCENES = ("calm intro over the title", "harbour at work, cranes and ships",
+                "evening falls, the lights come on")
+
+
+@pytest.mark.parametrize(("sections", "join"), [
+    ("each", "crossfade"), ("outpaint", "crossfade"), ("blend", "crossfade"), ("blend", "outpaint"),
+])
+def test_what_the_provider_receives_is_what_the_plan_priced(
+    emulator: Emulator, tmp_path: Path, sections: str, join: str,
+) -> None:
+    """Two music spans (a [silence] note between), the second past 120 s: the requests the
+    emulator receives, their kinds and lengths, and the money spent are the plan's."""
+    job = plan_music(170, parse_notes_text(SPLIT_NOTES).notes, backend="wavespeed", api_key=TEST_KEY,
+                     sections=sections, join=join)
+    assert job.plan.spans == ((0, 12), (20, 170))
+    priced = {p.name: p for p in job.plan.policy_costs}[sections]
+    backend = make_client(emulator)
+    generate_chunks(job.plan.chunks, backend, AudioCache(tmp_path / "cache"), ChunkStore(tmp_path / "s"),
+                    GenerationSettings(format="flac"), join=job.plan.join)
+    bodies = emulator.submitted_bodies
+    assert len(bodies) == job.plan.requests == priced.requests
+    assert emulator.stats["outpaints"] == priced.continuations
+    assert backend.spent == pytest.approx(job.plan.cost)
+    lengths = [b.get("extend_seconds_after", b.get("duration")) for b in bodies]
+    assert all(isinstance(n, int) and 1 <= n <= 120 for n in lengths), lengths
+    for scene in SPLIT_SCENES:
+        assert any(scene in b["prompt"] for b in bodies), scene
 
 
 # --- the command line ---------------------------------------------------------------

@@ -30,6 +30,7 @@ Pure functions: no ffmpeg, no disk.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -39,6 +40,7 @@ from ..text.blend import Clause, blend_prompt
 from ..text.notes import format_time
 from ..text.preset_schema import SECTION_POLICIES
 from ..text.presets import Preset
+from .backends.base import MAX_DURATION
 
 __all__ = [
     "CARRY",
@@ -83,8 +85,12 @@ class PolicyCost:
 def bar_units(sections: Sequence[Section], tempo: int, warnings: list[str]) -> list[Unit]:
     """``sections`` (one span's, in order) with every one shorter than a bar fused with a neighbour.
 
-    The shortest goes first, into the section before it (the scene it interrupts), or the
-    next at the very start. A span shorter than a bar stays one unit.
+    The shortest goes first, into the section after it (the one before at the very end). A
+    unit's words are dated from its first section's start, so fusing forward keeps each
+    note's words within a bar of its own time: fused backward, a 1 s note at 0:50 was
+    announced "from the start" of the scene before it, and a run of short notes all
+    collapsed into the first. A span shorter than a bar stays one unit. One warning per
+    fused section, naming the longest of its unit.
     """
     bar = 240.0 / tempo
     units: list[list[Section]] = [[s] for s in sections]
@@ -93,16 +99,18 @@ def bar_units(sections: Sequence[Section], tempo: int, warnings: list[str]) -> l
         if not short:
             break
         i = min(short, key=lambda j: _length(units[j]))
-        target = i - 1 if i > 0 else i + 1
-        for s in units[i]:
-            warnings.append(
-                f"Section {s.index} at {format_time(s.start)} lasts {s.end - s.start:.1f} s, less than one "
-                f"bar ({bar:.1f} s at {tempo} BPM), too short for the music to change: its words are "
-                f"heard with section {units[target][0].index}'s. Space the notes further apart to hear it "
-                "on its own."
-            )
-        units[min(i, target)] = [*units[min(i, target)], *units[max(i, target)]]
-        del units[max(i, target)]
+        lo = i if i < len(units) - 1 else i - 1
+        units[lo] = [*units[lo], *units[lo + 1]]
+        del units[lo + 1]
+    for unit in units:
+        main = max(unit, key=lambda s: s.end - s.start)  # the first on a tie
+        for s in unit:
+            if s is not main and s.end - s.start < bar - _EPS:
+                warnings.append(
+                    f"Section {s.index} at {format_time(s.start)} lasts {s.end - s.start:.1f} s, less than "
+                    f"one bar ({bar:.1f} s at {tempo} BPM), too short for the music to change: its words are "
+                    f"heard with section {main.index}'s. Space the notes further apart to hear it on its own."
+                )
     return [tuple(u) for u in units]
 
 
@@ -113,19 +121,41 @@ def group_edges(units: Sequence[Unit], crossfade: float) -> list[float]:
     must be at least a whole crossfade (so the new music settles before it hands over),
     and the stretch at least ``MIN_SECTION_CHUNK``: a middle one needs max(6 s, 2 x
     crossfade), one at either end max(6 s, 1.5 x crossfade); without crossfades
-    (outpainting) 6 s. Short ones merge like sub-bar sections do.
+    (outpainting) 6 s.
+
+    The shortest short stretch goes first, into the neighbour that costs no extra request
+    (a stretch past 120 s is split, and the split lands inside a section), then one that is
+    too short as well (the shorter of two), else the one before (the next at the very
+    start). Always folded into the one before, twenty 3 s sections became one request, and
+    a short section after a 110 s one cost a request and a seam inside that section.
     """
     groups = [(u[0].start, u[-1].end) for u in units]
-    while len(groups) > 1:
-        def need(i: int) -> float:
-            seams = (i > 0) + (i < len(groups) - 1)
-            return max(MIN_SECTION_CHUNK, crossfade + crossfade / 2 * seams)
 
-        short = [i for i, (a, b) in enumerate(groups) if b - a < need(i) - _EPS]
+    def need(i: int) -> float:
+        seams = (i > 0) + (i < len(groups) - 1)
+        return max(MIN_SECTION_CHUNK, crossfade + crossfade / 2 * seams)
+
+    def length(i: int) -> float:
+        return groups[i][1] - groups[i][0]
+
+    def requests(lo: int, hi: int) -> int:
+        """Requests for groups ``lo..hi`` as one stretch, overlaps included."""
+        span = groups[hi][1] - groups[lo][0] + crossfade / 2 * ((lo > 0) + (hi < len(groups) - 1))
+        if span <= MAX_DURATION + _EPS:
+            return 1
+        return math.ceil((span - crossfade) / (MAX_DURATION - crossfade) - _EPS)
+
+    while len(groups) > 1:
+        short = [i for i in range(len(groups)) if length(i) < need(i) - _EPS]
         if not short:
             break
-        i = min(short, key=lambda j: groups[j][1] - groups[j][0])
-        j = i - 1 if i > 0 else i + 1
+        i = min(short, key=length)
+        ranked = [
+            (requests(min(i, k), max(i, k)) - requests(k, k),  # extra requests
+             k not in short, length(k) if k in short else 0.0, k != i - 1, k)
+            for k in (i - 1, i + 1) if 0 <= k < len(groups)
+        ]
+        j = min(ranked)[-1]
         lo, hi = min(i, j), max(i, j)
         groups[lo] = (groups[lo][0], groups[hi][1])
         del groups[hi]
@@ -223,7 +253,10 @@ def over_budget(
         return None
     cheaper = sorted((c for n, c in costs.items() if n != chosen and c.cost < mine.cost - 1e-9),
                      key=lambda c: c.cost)
-    options = " or ".join(f"{c.name} ({_money(c.cost)})" for c in cheaper)
+    # Under --join outpaint, each (crossfades only) is refused unless the join changes too.
+    crossfades = " --join crossfade" if costs.get("blend", mine).join == "outpaint" else ""
+    options = " or ".join(f"{c.name}{crossfades if c.name == 'each' else ''} ({_money(c.cost)})"
+                          for c in cheaper)
     plural = "s" if mine.requests != 1 else ""
     if asked == "each":
         way = f"use --sections {options}, or raise --max-cost" if cheaper else "raise --max-cost"
