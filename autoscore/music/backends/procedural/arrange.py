@@ -5,8 +5,10 @@ what each instrument plays in it. Energy is what an arranger turns up and down: 
 (comping and drum patterns, arpeggios from medium energy on), register (the chords climb
 as the energy rises) and instrumentation (bass and drums drop out of intros and
 breakdowns, the lead doubles its octave at the peak). A part's own words decide which
-instruments may play at all, so a ``[no drums]`` section has none. Builds end in a
-riser and a fill, calmer parts are reached through a bar that thins out.
+instruments may play at all, so a ``[no drums]`` section has none. A big lift is led in
+by a riser and lands on a crash, calmer parts are reached through a bar that thins out.
+There is no drum fill before a change of section: measured, even half a beat of fill moves
+the heard change (the novelty peak) ahead of the cut, and the change belongs on the cut.
 
 Every part is a list of ``NoteEvent`` in seconds; rendering is somebody else's job. The
 seed picks progressions, motifs, voicings and pattern details, never tempo or key.
@@ -39,7 +41,7 @@ __all__ = ["Arrangement", "NoteEvent", "arrange"]
 REGISTER = ((48, 67), (52, 72), (55, 76), (57, 79))
 """Range of the chord voicings at energy levels 0-3: the harmony climbs with the energy."""
 QUIET_ROLES = ("intro", "breakdown")
-"""Roles without bass line or drums: the texture is bed, chords and (in a breakdown) the theme."""
+"""Roles without bass or drums: the texture is bed, chords and (in a breakdown) the theme."""
 
 
 @dataclass(frozen=True)
@@ -178,8 +180,14 @@ class _Writer:
         return base * (0.55 + 0.45 * energy) * float(self.rng.uniform(0.88, 1.0))
 
     def add(self, events: list[NoteEvent], bar: Bar, bright: float) -> None:
-        """Keep what fits the bar: a bar cut short at a change loses its last steps and ties."""
+        """Keep what fits the bar: a bar cut short at a change loses its last steps and ties;
+        a bar of five beats plays its fourth beat's figures again, so the groove runs on to
+        the change instead of pausing before it."""
         short = bar.beats != 4 and bar.role != "final"
+        if bar.beats > 4 and bar.role != "final":
+            last = (bar.start + 3 * bar.beat - 0.01, bar.start + 4 * bar.beat - 0.01)
+            events = events + [NoteEvent(ev.inst, ev.start + bar.beat, ev.dur, ev.midi, ev.vel, ev.pan)
+                               for ev in events if last[0] <= ev.start < last[1]]
         for ev in events:
             dur = ev.dur
             if short:
@@ -219,7 +227,7 @@ class _Writer:
             for inst in extras:
                 out += _arpeggio(inst, b, [p + 12 for p in self.shapes_comp[n]], self.at, self.human,
                                  self.vel, 1, pspec, root_pc)
-        if "bass" in pspec.instruments and b.role != "intro":
+        if "bass" in pspec.instruments and b.role not in QUIET_ROLES:  # the floor drops out
             out += self._bass(b, pspec, root_pc, nxt_root, hold, lvl, is_final)
         drumless = pspec.drums == "none"
         if drumless and b.energy >= 0.4 and bed and not is_final:
@@ -311,7 +319,7 @@ class _Writer:
     def _bass(self, b: Bar, pspec: Spec, root_pc: int, nxt_root: int, hold: float, lvl: int,
               is_final: bool) -> list[NoteEvent]:
         root = 28 + (root_pc - 4) % 12  # E1..D#2
-        quiet = is_final or lvl == 0 or b.role == "breakdown" or b.thin
+        quiet = is_final or lvl == 0 or b.thin
         line = ((0, 16, "R"),) if quiet else BASS_LINES.get(pspec.drums, BASS_LINES["none"])
         out = []
         for s, length, what in line:
@@ -319,9 +327,8 @@ class _Writer:
             if what == "R" and s > 0 and self.rng.random() < 0.2:
                 pitch = root + 12
             dur = hold if is_final else length * b.beat / 4 * 0.92
-            gain = 0.6 if b.role == "breakdown" else 0.9
             when = self.human(self.at(b, s), 0.003)
-            out.append(NoteEvent("bass", when, dur, pitch, self.vel(b.energy, gain)))
+            out.append(NoteEvent("bass", when, dur, pitch, self.vel(b.energy, 0.9)))
         return out
 
     def _drums(self, b: Bar, n: int, pspec: Spec, lvl: int, is_final: bool) -> list[NoteEvent]:
@@ -337,20 +344,7 @@ class _Writer:
         # The contrasting section's groove is one step busier (hats to sixteenths, a shaker).
         busier = min(3, lvl + 1) if b.letter in ("B", "C") and lvl >= 1 else lvl
         out = _drum_bar(b, grids, busier, self.at, self.human, self.rng, self.form.bars, n, pspec.drums)
-        if b.fill:
-            out += _fill(b, pspec.drums, self.at, self.human, self.rng)
         return out
-
-
-def _fill(b: Bar, style: str, at: At, human: Human, rng: np.random.Generator) -> list[NoteEvent]:
-    """Sixteenths over the bar's last beat, growing into the next part's downbeat.
-
-    One beat, not two: a longer fill is heard as the change itself, early."""
-    kind = "tom" if style == "cinematic" else "snare"
-    last = 4 * b.beats
-    steps = range(max(0, last - 4), last)
-    return [NoteEvent(kind, human(at(b, s)), 0.0, int(rng.integers(3)), 0.4 + 0.15 * k, DRUM_PAN[kind])
-            for k, s in enumerate(steps)]
 
 
 def _drum_bar(b: Bar, grids: tuple[tuple[str, int, int, str, float], ...], lvl: int, at: At, human: Human,
@@ -367,7 +361,7 @@ def _drum_bar(b: Bar, grids: tuple[tuple[str, int, int, str, float], ...], lvl: 
             v = gain * (1.0 if ch == "x" else 0.45) * float(rng.uniform(0.82, 1.0)) * (0.7 + 0.3 * b.energy)
             jitter = 0.001 if kind in ("kick", "boom") and s % 4 == 0 else 0.004
             out.append(NoteEvent(kind, human(at(b, s), jitter), 0.0, int(rng.integers(3)), v, DRUM_PAN[kind]))
-    if b.section_end and lvl >= 2 and not b.fill:
+    if b.section_end and lvl >= 2 and not b.riser:
         fill = "tom" if style == "cinematic" else "snare"
         for k, s in enumerate((12, 13, 14, 15)):
             out.append(NoteEvent(fill, human(at(b, s)), 0.0, int(rng.integers(3)), 0.45 + 0.12 * k,

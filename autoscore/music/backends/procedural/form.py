@@ -99,8 +99,6 @@ class Bar:
     section_end: bool = False
     riser: bool = False
     """A noise swell runs through this bar into a part with much more energy."""
-    fill: bool = False
-    """A drum fill ends this bar: the next part lifts the energy."""
     thin: bool = False
     """The texture empties out ahead of a calmer part (drums and extras drop)."""
 
@@ -328,7 +326,9 @@ def _bars(spec: Spec, duration: float, parts: list[Part], rng: np.random.Generat
             chord_i = (k // harmonic_rhythm) % len(prog)
             degree = prog[chord_i]
             nxt = prog[(chord_i + 1) % len(prog)]
-            phrase_end = k % (2 * PHRASE) == 2 * PHRASE - 1 or k == n_bars - 1
+            # Phrase ends inside a part get the drummer's fill; the part's own last bar does not
+            # (a fill there is heard as the change, early).
+            phrase_end = k % (2 * PHRASE) == 2 * PHRASE - 1 and k != n_bars - 1
             bars.append(Bar(
                 index=len(bars), start=part.start + 4 * k * part.beat, beats=beats, beat=part.beat,
                 degree=degree, dominant=degree == 4 and nxt == 0, energy=energy, role=part.role,
@@ -351,11 +351,11 @@ def _pick(options: tuple[tuple[int, ...], ...], rng: np.random.Generator) -> tup
 
 
 def _transitions(bars: list[Bar], parts: list[Part]) -> list[Bar]:
-    """What leads from one part into the next: a riser, a dominant and a fill into a big
-    lift, a thinning texture into less; a small lift simply starts on the downbeat.
+    """What leads from one part into the next: a riser and a dominant into a big lift, a
+    thinning texture into less; a small lift simply starts on the downbeat.
 
-    The riser fills the last whole bar (and a short bar after it), no more: a longer swell
-    blurs where the change is, and the change belongs on the cut.
+    The riser fills the last bar, no more: a longer swell is heard as the change itself,
+    early, and the change belongs on the cut.
     """
     out = list(bars)
     for i, b in enumerate(bars):
@@ -364,14 +364,9 @@ def _transitions(bars: list[Bar], parts: list[Part]) -> list[Bar]:
             continue  # an intro opens onto the theme; it does not build into it
         rise = nxt.energy - b.energy
         if rise >= 0.25 or (parts[nxt.part].role == "peak" and rise > 0.05):
-            whole = i if b.beats == 4 else i - 1
-            for j in range(max(whole, 0), i + 1):
-                if bars[j].part == b.part:
-                    # A half cadence (the dominant) under the swell's last whole bar.
-                    dominant = j == whole and bars[j].in_part >= 1
-                    out[j] = replace(out[j], riser=True, degree=4 if dominant else bars[j].degree,
-                                     dominant=dominant)
-            out[i] = replace(out[i], fill=True)
+            # A half cadence (the dominant) under the swell, which fills the last bar only.
+            dominant = b.beats >= 2 and b.in_part >= 1
+            out[i] = replace(b, riser=True, degree=4 if dominant else b.degree, dominant=dominant)
         elif rise <= -0.15:
             out[i] = replace(b, thin=True)
     return out
@@ -393,10 +388,10 @@ def _ending(spec: Spec, duration: float, bars: list[Bar]) -> tuple[list[Bar], fl
         k = j - (n_body - n_cad)
         degree = 4 if k == n_cad - 1 else (3 if spec.mode == "minor" or kept[j].index % 2 else 1)
         kept[j] = replace(kept[j], degree=degree, dominant=degree == 4, role="cadence",
-                          section_end=k == n_cad - 1, riser=False, thin=False, fill=False)
+                          section_end=k == n_cad - 1, riser=False, thin=False)
     energy = kept[-1].energy if kept else last.energy
     kept.append(replace(final_bar, index=len(kept), start=t_final, role="final", degree=0, dominant=False,
-                        energy=energy, beats=4, riser=False, thin=False, fill=False, section_start=False,
+                        energy=energy, beats=4, riser=False, thin=False, section_start=False,
                         section_end=False))
     return kept, t_final
 

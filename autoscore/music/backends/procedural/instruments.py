@@ -215,7 +215,7 @@ def _riser(n: int, bright: float) -> np.ndarray:
     smooth /= np.float32(math.sqrt(k))
     x = np.linspace(0.0, 1.0, n, dtype=np.float32)
     out = smooth * (1 - x) + noise * x * np.float32(0.5 + 0.5 * bright)
-    out *= x**3
+    out *= x**4
     out[:, -min(n, 64):] *= np.linspace(1.0, 0.0, min(n, 64), dtype=np.float32)
     out /= np.float32(np.max(np.abs(out)) + 1e-9)
     out.flags.writeable = False

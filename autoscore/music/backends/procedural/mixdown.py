@@ -24,7 +24,7 @@ SR = SAMPLE_RATE
 GAIN = {"piano": 0.30, "epiano": 0.34, "pluck": 0.32, "tremolo_guitar": 0.32, "synth": 0.16, "bells": 0.22,
         "brass": 0.20, "strings": 0.16, "pad": 0.13, "choir": 0.14, "bass": 0.42,
         "kick": 0.75, "snare": 0.42, "rim": 0.25, "clap": 0.38, "hat": 0.13, "openhat": 0.1,
-        "shaker": 0.1, "crash": 0.1, "boom": 0.8, "taiko": 0.55, "tom": 0.4, "riser": 0.14}
+        "shaker": 0.1, "crash": 0.1, "boom": 0.8, "taiko": 0.55, "tom": 0.4, "riser": 0.09}
 SEND = {"piano": 0.25, "epiano": 0.3, "pluck": 0.3, "tremolo_guitar": 0.6, "synth": 0.25, "bells": 0.5,
         "brass": 0.35, "strings": 0.45, "pad": 0.4, "choir": 0.5, "bass": 0.0,
         "kick": 0.03, "snare": 0.25, "rim": 0.3, "clap": 0.25, "hat": 0.05, "openhat": 0.1,
