@@ -8,6 +8,7 @@ section boundaries.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,10 @@ from emulator_fixtures import FAST_RETRY, TEST_KEY, RecordingClock, make_client
 from autoscore.emulator import Emulator
 from autoscore.models import Audio
 from autoscore.music.backends.base import ContinuationRequest, GenerationRequest
+from autoscore.music.backends.procedural import ProceduralBackend
 from autoscore.music.backends.wavespeed import Timeouts, WaveSpeedBackend
 from autoscore.music.cache import AudioCache
-from autoscore.music.generate import ChunkStore, generate_chunks
+from autoscore.music.generate import ChunkStore, generate_chunks, request_for
 from autoscore.pipeline import plan_music
 from autoscore.text.notes import parse_notes_text
 from autoscore.text.presets import GenerationSettings
@@ -120,10 +122,12 @@ def test_outpaint_sections_continue_with_their_own_words_and_cues(emulator: Emul
     assert (emulator.stats["submits"], emulator.stats["outpaints"]) == (3, 2)
     first, *later = backend.seen
     assert isinstance(first, GenerationRequest) and all(isinstance(r, ContinuationRequest) for r in later)
-    for request, chunk, scene in zip(backend.seen, job.plan.chunks, SCENES, strict=True):
-        assert request.cues == chunk.cues and scene in request.prompt
+    for request, scene in zip(backend.seen, SCENES, strict=True):
+        # The remote model hears words only: cues stay out of its requests (and cache keys).
+        assert request.cues == () and scene in request.prompt
     # On the extension's clock: each continuation's own section starts at the join, 0 s.
-    assert [[(q.index, q.start, q.end) for q in r.cues] for r in later] == [[(1, 0, 8)], [(2, 0, 8)]]
+    later_cues = [[(q.index, q.start, q.end) for q in c.cues] for c in job.plan.chunks[1:]]
+    assert later_cues == [[(1, 0, 8)], [(2, 0, 8)]]
     bodies = emulator.submitted_bodies
     assert [b.get("extend_seconds_after") for b in bodies[1:]] == [8, 8]
     assert all("cues" not in b for b in bodies)
@@ -225,3 +229,38 @@ def test_a_preset_sets_the_policy_and_an_explicit_flag_overrides_it(
     bad.write_text('[music]\nsections = "many"\n')
     code, _, err = run_cli(["plan", str(video), "--preset", str(bad)], capsys)
     assert code == 2 and "[music] sections is 'many'; use one of auto, each, outpaint, blend" in err
+
+
+class _RecordedComposer(ProceduralBackend):
+    """The embedded composer, remembering the requests it was handed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[GenerationRequest | ContinuationRequest] = []
+
+    async def generate(self, request: GenerationRequest) -> Audio:
+        self.seen.append(request)
+        return await super().generate(request)
+
+    async def outpaint(self, request: ContinuationRequest) -> Audio:
+        self.seen.append(request)
+        return await super().outpaint(request)
+
+
+def test_the_composer_is_handed_the_cues_and_a_moved_note_costs_the_remote_nothing(tmp_path: Path) -> None:
+    """The composer reads cues, so they reach it on each request's own clock; a remote
+    request leaves them out, so its cache key depends on its words alone."""
+    job = plan_music(24, parse_notes_text(NOTES).notes, backend="procedural", sections="outpaint")
+    composer = _RecordedComposer()
+    generate_chunks(job.plan.chunks, composer, AudioCache(tmp_path / "cache"), ChunkStore(tmp_path / "s"),
+                    GenerationSettings(format="wav"), join=job.plan.join)
+    assert [r.cues for r in composer.seen] == [c.cues for c in job.plan.chunks]
+    assert [[(q.index, q.start) for q in r.cues] for r in composer.seen[1:]] == [[(1, 0)], [(2, 0)]]
+    chunk = job.plan.chunks[0]
+    moved = replace(chunk, cues=tuple(replace(q, end=q.end + 0.5) for q in chunk.cues))
+    settings = GenerationSettings(format="wav")
+    remote = [request_for(c, settings, cues=WaveSpeedBackend.reads_cues) for c in (chunk, moved)]
+    keys = {AudioCache.key_for("wavespeed", "m", r) for r in remote}
+    assert len(keys) == 1
+    local = [request_for(c, settings, cues=ProceduralBackend.reads_cues) for c in (chunk, moved)]
+    assert len({AudioCache.key_for("procedural", "m", r) for r in local}) == 2

@@ -69,7 +69,8 @@ class ChunkStore:
         return Audio(np.load(self._path(chunk.index)), rate)
 
 
-def request_for(chunk: Chunk, settings: GenerationSettings) -> GenerationRequest:
+def request_for(chunk: Chunk, settings: GenerationSettings, *, cues: bool = True) -> GenerationRequest:
+    """The request for ``chunk``; ``cues`` False for a backend that cannot read them."""
     return GenerationRequest(
         prompt=chunk.prompt,
         duration=chunk.duration,
@@ -80,7 +81,7 @@ def request_for(chunk: Chunk, settings: GenerationSettings) -> GenerationRequest
         seed=chunk.seed,
         opens=chunk.is_first,
         ends=chunk.is_last,
-        cues=chunk.cues,
+        cues=chunk.cues if cues else (),
     )
 
 
@@ -207,7 +208,7 @@ async def _beat(claim: Claim) -> None:
 
 
 async def _one(chunk: Chunk, ctx: _Context, gate: asyncio.Semaphore) -> None:
-    request = request_for(chunk, ctx.settings)
+    request = request_for(chunk, ctx.settings, cues=ctx.backend.reads_cues)
 
     async def make() -> Audio:
         async with gate:
@@ -247,7 +248,8 @@ async def _outpaint_job(chunks: Sequence[Chunk], ctx: _Context) -> None:
             output_format=ctx.settings.format,
             seed=chunk.seed,
             ends=chunk.is_last,
-            cues=chunk.cues,  # the chunk starts at the join, so its clock is the extension's
+            # The chunk starts at the join, so its clock is the extension's.
+            cues=chunk.cues if ctx.backend.reads_cues else (),
         )
         kept: list[Audio] = []
         keep = functools.partial(_keep_extension, source=source, index=chunk.index, store=ctx.store,

@@ -124,6 +124,10 @@ class Backend(ABC):
     model: ClassVar[str]
     price_per_request: ClassVar[float] = 0.0
     outpaint_price: ClassVar[float] = 0.0
+    reads_cues: ClassVar[bool] = False
+    """Whether requests' section cues reach the generator. When they do not (a remote model
+    hears only the prompt), they are left out of the request, so they cannot change its cache
+    key: a rerun after a neighbouring note moved does not pay again for the same words."""
     max_concurrency: int = 4
     on_throttle: Callable[[Throttle], None] | None = None
     """Told when requests wait on the provider's account limits, for a progress display."""

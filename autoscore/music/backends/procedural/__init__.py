@@ -25,6 +25,7 @@ class ProceduralBackend(Backend):
     model: ClassVar[str] = "autoscore-procedural-1"
     price_per_request: ClassVar[float] = 0.0
     outpaint_price: ClassVar[float] = 0.0
+    reads_cues: ClassVar[bool] = True
 
     def __init__(self, max_concurrency: int = 2) -> None:
         self.max_concurrency = max_concurrency
