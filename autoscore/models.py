@@ -20,6 +20,7 @@ __all__ = [
     "Chunk",
     "MediaInfo",
     "Note",
+    "PictureCuts",
     "Section",
     "SectionCue",
     "VideoStream",
@@ -115,6 +116,33 @@ class MediaInfo:
         if self.video is None or not self.video.fps:
             return 0.05
         return 1.0 / self.video.fps
+
+
+@dataclass(frozen=True)
+class PictureCuts:
+    """Where the picture cuts, and how much it moves: what the music follows without notes.
+
+    ``cuts`` are the times (seconds, ascending, the first frame of each new shot) of hard
+    cuts, and of the middle of fades where the detector finds them. ``motion`` samples the
+    picture's mean absolute difference between consecutive frames, 0 (still) to 1 (every
+    pixel changes completely), as (time, value) pairs about every ``motion_step`` seconds,
+    so that a section can average it over any stretch. ``analysed`` is how many seconds of
+    picture were decoded: less than the input's duration when decoding failed part way
+    (the cuts found before that point still count).
+    """
+
+    cuts: tuple[float, ...]
+    motion: tuple[tuple[float, float], ...]
+    analysed: float
+    fps: float
+    motion_step: float = 0.5
+    detector: str = ""
+    """Which detector and settings found them, for the plan and the cache key."""
+
+    def motion_between(self, start: float, end: float) -> float:
+        """Mean motion over ``[start, end)``; 0 where nothing was sampled."""
+        values = [v for t, v in self.motion if start <= t < end]
+        return sum(values) / len(values) if values else 0.0
 
 
 @dataclass(frozen=True)
