@@ -1,4 +1,4 @@
-"""autoscore's benchmarks in one command: render, scale, generation and cost, as markdown tables.
+"""autoscore's benchmarks in one command: render, scale, generation, cost and cuts, as markdown tables.
 
 Every input is made here with ffmpeg's lavfi sources, every figure is a ratio against a
 baseline measured in the same run (or a real-time factor), and the machine is printed
@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling modules,
 
 from harness import Table, machine_summary
 
-SECTIONS = ("render", "scale", "generation", "cost")
+SECTIONS = ("render", "scale", "generation", "cost", "cuts")
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,8 @@ class Settings:
     cost_minutes: list[float]
     keep_inputs: bool = False
     """Leave the generated scale inputs in the work folder (``--keep``) instead of deleting each."""
+    cuts_minutes: tuple[float, ...] = (1, 10)
+    """Lengths of the shot-cut montages (720p and 1080p each)."""
 
     @classmethod
     def full(cls) -> Settings:
@@ -47,7 +49,7 @@ class Settings:
 
     @classmethod
     def quick(cls) -> Settings:
-        return cls(20, "1920x1080", [1, 3], 30, 30, 2.0, [1, 10, 60])
+        return cls(20, "1920x1080", [1, 3], 30, 30, 2.0, [1, 10, 60], cuts_minutes=(1,))
 
 
 def render_section(s: Settings, work: Path) -> list[Table]:
@@ -77,11 +79,18 @@ def cost_section(s: Settings, work: Path) -> list[Table]:
     return [cost_table(run_cost(s.cost_minutes))]
 
 
+def cuts_section(s: Settings, work: Path) -> list[Table]:
+    from bench_cuts import cuts_table, run_cuts
+
+    return [cuts_table(run_cuts(work / "cuts", s.cuts_minutes))]
+
+
 RUNNERS: dict[str, Callable[[Settings, Path], list[Table]]] = {
     "render": render_section,
     "scale": scale_section,
     "generation": generation_section,
     "cost": cost_section,
+    "cuts": cuts_section,
 }
 
 
