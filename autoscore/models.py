@@ -223,6 +223,9 @@ class Chunk:
     """Variation index: distinct chunks of one job never share cached audio."""
     cues: tuple[SectionCue, ...] = ()
     """The sections whose words this request carries, on its own clock, in order."""
+    downbeat: float | None = None
+    """Seconds from the chunk's first sample to a downbeat of the score's beat grid (the
+    grid fitted to the picture's cuts), for a generator that can place its bars; None: any."""
 
     @property
     def end(self) -> float:

@@ -32,6 +32,7 @@ __all__ = ["OPTION_SPECS", "OptionSpec", "ScoreOptions"]
 BACKEND_NAMES: tuple[str, ...] = ("auto", "procedural", "wavespeed")
 JOINS: tuple[str, ...] = ("crossfade", "outpaint")
 FALLBACKS: tuple[str, ...] = ("procedural",)
+CUTS: tuple[str, ...] = ("auto", "on", "off")
 OUTPUT_FORMATS: tuple[str, ...] = ("mp4", "m4v", "mov", "mkv", "webm",
                                    "mp3", "wav", "flac", "ogg", "opus", "m4a", "aac")
 """Containers a video can be written to, then the seven audio formats (audio only)."""
@@ -85,6 +86,9 @@ OPTION_SPECS: dict[str, OptionSpec] = {
                    help="How each section's words reach the generator: a request each, outpainting "
                         "steps, or blended into the fewest requests; auto picks by price and --max-cost "
                         "(default: the preset's, else auto)."),
+        OptionSpec("cuts", "choice", choices=CUTS,
+                   help="Follow the picture's cuts: auto = for videos without notes or chapters; on = also "
+                        "with notes (boundaries near a cut move onto it); off = never decode the picture."),
         OptionSpec("fallback", "choice", choices=FALLBACKS,
                    help="If the remote backend fails, compose offline."),
         OptionSpec("format", "choice", choices=OUTPUT_FORMATS, help="Output container or audio format."),
@@ -118,6 +122,8 @@ class ScoreOptions:
     negative: str | None = None
     join: str = "crossfade"
     sections: str | None = None
+    cuts: str = "auto"
+    """Whether the picture's cuts make the sections, move joins and set the tempo (``media.cuts``)."""
     """The sections policy (``music.policy``); None: the preset's ``[music] sections``."""
     max_cost: float | None = None
     fallback: str | None = None

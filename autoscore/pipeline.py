@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BackendError, CostLimitError, NotesError, OptionError
+from .guides import NOTES_SUFFIXES, find_notes_beside, follow_picture, picture_cuts, read_notes
 from .media import render
 from .media.files import scratch_folder, unwritable_reason
 from .media.pcm import PcmFile, PcmWriter, decode_for_mixing
 from .media.probe import probe
 from .mixing.mix import MixReport, mix_audio
-from .models import MIX_RATE, Chunk, MediaInfo, Note, Section
+from .models import MIX_RATE, Chunk, MediaInfo, Note, PictureCuts, Section
 from .music.assemble import DEFAULT_MAX_SHIFT, assemble_spans
 from .music.backends import backend_prices, make_backend, resolve_backend_name
 from .music.backends.base import Backend
@@ -34,9 +35,8 @@ from .music.plan import Plan, cost_summary, make_plan, span_chunks
 from .music.policy import over_budget
 from .options import ScoreOptions
 from .progress import Reporter
-from .text.notes import notes_from_chapters, parse_notes
 from .text.presets import Preset, load_preset
-from .text.sections import build_sections, shared_tempo
+from .text.sections import build_sections
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,6 @@ __all__ = [
 HEAVY_LIMITING_DB = 6.0
 """Peak limiting beyond this is audible on speech; the user is told and offered a lower target."""
 
-NOTES_SUFFIXES = (".notes.txt", ".notes.srt", ".notes.vtt", ".notes.json", ".srt.notes", ".notes")
 """Notes files picked up automatically beside an input: ``clip.notes.txt`` for ``clip.mp4``."""
 
 
@@ -148,7 +147,7 @@ class MusicJob:
     backend_name: str
     notes_source: str
     warnings: tuple[str, ...]
-    tempo: int
+    tempo: float
     """The BPM every section's prompt states: what the joins line up beats with."""
 
 
@@ -159,32 +158,6 @@ class FileJob(MusicJob):
     info: MediaInfo
 
 
-def find_notes_beside(media: Path) -> Path | None:
-    """``clip.notes.txt`` (or .srt/.vtt/.json) next to ``clip.mp4``, if there is one."""
-    for suffix in NOTES_SUFFIXES:
-        candidate = media.with_name(media.stem + suffix)
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def _read_notes(info: MediaInfo, notes: str | Path | None, warnings: list[str]) -> tuple[list[Note], str]:
-    if notes is None:
-        beside = find_notes_beside(info.path)
-        if beside is not None:
-            notes = beside
-    if notes is not None:
-        path = Path(notes)
-        if not path.is_file():
-            raise NotesError(f"Notes file {path} does not exist: check the path given to --notes.")
-        result = parse_notes(path)
-        warnings.extend(result.warnings)
-        return list(result.notes), str(path)
-    if info.chapters:
-        return notes_from_chapters(info.chapters), "chapters"
-    return [], ""
-
-
 def plan_music(
     duration: float,
     notes: Sequence[Note] = (),
@@ -192,13 +165,22 @@ def plan_music(
     *,
     notes_source: str = "",
     warnings: Sequence[str] = (),
+    cuts: PictureCuts | None = None,
     **changes: Any,
 ) -> MusicJob:
-    """Sections, prompts and chunk plan for ``duration`` seconds: offline, and where bad input is caught."""
+    """Sections, prompts and chunk plan for ``duration`` seconds: offline, and where bad input is caught.
+
+    ``cuts`` (the picture's, see ``guides``) make the sections when there are no notes, pull
+    notes and joins onto them, and set the tempo that puts them on beats.
+    """
     opts = ScoreOptions.of(options, **changes)
-    the_preset = opts.preset if isinstance(opts.preset, Preset) else load_preset(opts.preset)
+    followed = follow_picture(notes, notes_source, cuts, duration,
+                              opts.preset if isinstance(opts.preset, Preset) else load_preset(opts.preset),
+                              opts.prompt)
+    the_preset = followed.preset
     all_warnings = list(warnings)
-    built = build_sections(list(notes), duration, the_preset, prompt=opts.prompt, negative=opts.negative)
+    built = build_sections(list(followed.notes), duration, the_preset, prompt=opts.prompt,
+                           negative=opts.negative)
     all_warnings.extend(built.warnings)
     backend_name = resolve_backend_name(opts.backend, opts.api_key)
     price, outpaint_price = backend_prices(backend_name)
@@ -213,10 +195,14 @@ def plan_music(
         policy=opts.sections or the_preset.music.sections,
         max_cost=opts.max_cost,
         prompt=opts.prompt,
+        cuts=followed.cuts,
+        tempo=followed.fit.bpm if followed.fit else None,
+        downbeat=followed.fit.downbeat if followed.fit else None,
+        source=followed.source,
     )
     all_warnings.extend(the_plan.warnings)
-    return MusicJob(duration, the_preset, built.sections, the_plan, backend_name, notes_source,
-                    tuple(all_warnings), shared_tempo(the_preset, opts.prompt))
+    return MusicJob(duration, the_preset, built.sections, the_plan, backend_name, followed.source,
+                    tuple(all_warnings), the_plan.tempo)
 
 
 def plan_job(
@@ -232,8 +218,10 @@ def plan_job(
     warnings: list[str] = []
     if opts.notes is not None and not isinstance(opts.notes, str | Path):
         raise NotesError("Notes for a file are a notes file: pass its path (parsed notes are for clips).")
-    note_list, notes_source = _read_notes(info, opts.notes, warnings)
-    music = plan_music(info.duration, note_list, opts, notes_source=notes_source, warnings=warnings)
+    note_list, notes_source = read_notes(info, opts.notes, warnings)
+    cuts = picture_cuts(info, opts, bool(note_list), warnings.append)
+    music = plan_music(info.duration, note_list, opts, notes_source=notes_source, warnings=warnings,
+                       cuts=cuts)
     return FileJob(**{f.name: getattr(music, f.name) for f in fields(MusicJob)}, info=info)
 
 

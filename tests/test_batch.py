@@ -51,7 +51,7 @@ def test_batch_finishes_the_good_files_reports_the_bad_and_reruns_skip(
     assert "not a readable media file" in by_name["bad.mp4"]["message"]
     assert by_name["bad.mp4"]["output"] is None
     assert by_name["clip1.mp4"]["notes"].endswith("clip1.notes.txt")
-    assert by_name["clip0.mp4"]["notes"] == ""
+    assert by_name["clip0.mp4"]["notes"] == "cuts"  # no notes: the sections come from the picture
     for name in GOOD:
         written = out_dir / f"{name}.scored.mp4"
         assert by_name[f"{name}.mp4"]["output"] == str(written)

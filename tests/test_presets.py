@@ -253,6 +253,7 @@ def test_field_table_matches_the_issue() -> None:
         "structure.intro": (0, 600),
         "structure.outro": (0, 600),
         "structure.min_section": (1, 600),
+        "structure.max_section": (5, 600),
     }
     assert (
         PRESET_FIELDS["generation.format"].choices

@@ -13,7 +13,7 @@ import logging
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -21,6 +21,9 @@ from .. import __version__
 from ..errors import AutoscoreError, OptionError, redact, register_secret
 from ..music.backends.base import FORMATS
 from .console import BatchConsole, ConsoleReporter, money, print_batch, print_result
+
+if TYPE_CHECKING:
+    from ..pipeline import FileJob
 from .options import (
     api_key_from,
     job_options,
@@ -162,8 +165,12 @@ def bed(ctx: click.Context, /, episode: Path, intro: float, outro: float, **opts
 @mix_overrides
 @spec_option("max_cost", help="Plan as a run with this --max-cost would (it guides --sections auto).")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option(
+    "--notes-out", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+    help="Also write the sections as a notes file (edit it, then pass it back with --notes).",
+)
 @click.pass_context
-def plan(ctx: click.Context, /, input: Path, as_json: bool, **opts: Any) -> None:
+def plan(ctx: click.Context, /, input: Path, as_json: bool, notes_out: Path | None, **opts: Any) -> None:
     """Show sections, prompts, chunk requests and cost for INPUT, without generating."""
     from ..music.plan import format_plan, plan_to_dict
     from ..pipeline import check_cost, plan_job
@@ -173,6 +180,8 @@ def plan(ctx: click.Context, /, input: Path, as_json: bool, **opts: Any) -> None
     check_cost(job.plan, options.max_cost)
     for w in job.warnings:
         click.echo(f"Warning: {w}", err=True)
+    if notes_out is not None:
+        _write_notes(notes_out, job)
     if as_json:
         data = plan_to_dict(job.plan)
         data["notes"] = job.notes_source
@@ -444,3 +453,14 @@ if __name__ == "__main__":
     main()
 
 __all__ = ["cli", "main"]
+
+
+def _write_notes(path: Path, job: FileJob) -> None:
+    """The job's sections as an ordinary notes file, whole or not at all."""
+    from ..media.files import write_atomically
+    from ..text.shots import notes_file_text, notes_of_sections
+
+    origin = job.notes_source or "the preset"
+    header = (f"Sections of {job.info.path.name} (from {origin}), written by autoscore plan --notes-out.\n"
+              "Edit the words, times and [energy: ...], then pass this file back with --notes.")
+    write_atomically(path, notes_file_text(notes_of_sections(job.sections), header).encode("utf-8"))

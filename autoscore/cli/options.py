@@ -81,6 +81,7 @@ def job_options(f: Any) -> Any:
         click.option("--negative", help="Add to the preset's negative prompt."),
         spec_option("join", default="crossfade", show_default=True),
         spec_option("sections"),
+        spec_option("cuts", default="auto", show_default=True),
         click.option("--api-key", envvar=None, help="WaveSpeed key (default: $WAVESPEED_API_KEY)."),
         click.option(
             "--api-base",

@@ -82,6 +82,7 @@ def request_for(chunk: Chunk, settings: GenerationSettings, *, cues: bool = True
         opens=chunk.is_first,
         ends=chunk.is_last,
         cues=chunk.cues if cues else (),
+        downbeat=chunk.downbeat if cues else None,
     )
 
 

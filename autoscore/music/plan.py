@@ -41,6 +41,7 @@ from ..models import Chunk, Section
 from ..text.presets import Preset
 from ..text.sections import is_silent, shared_tempo
 from .backends.base import MAX_DURATION
+from .joins import Join, joins_of, seams_onto_cuts
 from .policy import (
     SECTION_POLICIES,
     PolicyCost,
@@ -109,6 +110,16 @@ class Plan:
     carries: tuple[tuple[int, ...], ...] = ()
     """For each chunk, the indices of the sections whose words its prompt carries."""
     warnings: tuple[str, ...] = ()
+    joins: tuple[Join, ...] = ()
+    """Where chunks meet, and whether each join is on a cut of the picture."""
+    tempo: float = 0.0
+    """The BPM every section's prompt states."""
+    cuts: tuple[float, ...] = ()
+    """The picture's cuts (seconds), when they were looked for."""
+    downbeat: float | None = None
+    """The first downbeat of the grid fitted to the cuts (seconds), or None."""
+    source: str = ""
+    """Where the sections come from: 'notes', 'chapters', 'cuts', or '' for the preset alone."""
 
     @property
     def cost(self) -> float:
@@ -130,12 +141,19 @@ def make_plan(
     policy: str = "auto",
     max_cost: float | None = None,
     prompt: str | None = None,
+    cuts: Sequence[float] = (),
+    tempo: float | None = None,
+    downbeat: float | None = None,
+    source: str = "",
 ) -> Plan:
     """Plan every sections policy (for the cost lines) and keep the chunks of the chosen one.
 
     ``policy`` is auto or a policy of ``SECTION_POLICIES``; auto weighs the costs against
     ``max_cost``. ``prompt`` is the style that replaced the preset's (``--prompt``), which
-    blended prompts state once.
+    blended prompts state once. Seams free to move go onto ``cuts`` (see ``joins``);
+    ``tempo`` is the BPM the sections state, when the plan's caller chose it (to fit cuts),
+    and ``downbeat`` the time of its first downbeat, which each chunk learns on its own clock.
+    ``source`` says where the sections came from (notes, chapters, cuts), for the plan's readers.
     """
     if join not in JOIN_MODES:
         raise OptionError(f"Unknown join mode {join!r}: use one of {', '.join(JOIN_MODES)}.")
@@ -154,7 +172,7 @@ def make_plan(
     secs = tuple(sections)
     fallback = _fallback_prompts(preset)
     spans = music_spans(duration, secs)
-    tempo = shared_tempo(preset, prompt)
+    tempo = tempo or shared_tempo(preset, prompt)
     warnings: list[str] = []
     layouts: dict[str, list[Chunk]] = {name: [] for name in _LAYOUTS}
     carries: dict[str, list[tuple[int, ...]]] = {name: [] for name in _LAYOUTS}
@@ -162,11 +180,17 @@ def make_plan(
         local = _shift_sections(secs, start, end)
         units = bar_units(local, tempo, warnings)
         length = end - start
-        each_seams = _seams_between(length, group_edges(units, crossfade), crossfade)
+        local_cuts = [c - start for c in cuts if start < c < end]
+        shortest = shortest_chunk(length, crossfade)
+        edges = group_edges(units, crossfade)
+        each_seams = seams_onto_cuts(_seams_between(length, edges, crossfade), local_cuts, length, crossfade,
+                                     shortest, pinned=edges)
+        fewest_seams = seams_onto_cuts(plan_seams(length, local, crossfade), local_cuts, length, crossfade,
+                                       shortest, pinned=_boundaries(length, local))
         shapes = {
             "each": _crossfade_chunks(length, each_seams, crossfade),
             "outpaint": _outpaint_chunks(length, group_edges(units, 0.0)),
-            "crossfade": _crossfade_chunks(length, plan_seams(length, local, crossfade), crossfade),
+            "crossfade": _crossfade_chunks(length, fewest_seams, crossfade),
             "continued": _outpaint_chunks(length, []),
         }
         for name, shape in shapes.items():
@@ -188,8 +212,12 @@ def make_plan(
     chosen, reason = choose_policy(policy, join, costs, max_cost, free)
     layout = {"each": "each", "outpaint": "outpaint", "blend": blend_layout}[chosen]
     as_crossfade, as_outpaint = priced("", "crossfade", "crossfade"), priced("", "continued", "outpaint")
+    chosen_chunks = layouts[layout]
+    if downbeat is not None:
+        bar = 240.0 / tempo
+        chosen_chunks = [replace(c, downbeat=round((downbeat - c.start) % bar, 6)) for c in chosen_chunks]
     return Plan(
-        chunks=tuple(layouts[layout]),
+        chunks=tuple(chosen_chunks),
         requests=len(layouts[layout]),
         cost_crossfade=as_crossfade.cost,
         cost_outpaint=as_outpaint.cost,
@@ -209,6 +237,11 @@ def make_plan(
         policy_costs=tuple(costs.values()),
         carries=tuple(carries[layout]),
         warnings=tuple(dict.fromkeys(warnings)),
+        joins=joins_of(layouts[layout], cuts),
+        tempo=float(tempo),
+        cuts=tuple(cuts),
+        downbeat=downbeat,
+        source=source,
     )
 
 

@@ -82,7 +82,7 @@ class PolicyCost:
     join: str
 
 
-def bar_units(sections: Sequence[Section], tempo: int, warnings: list[str]) -> list[Unit]:
+def bar_units(sections: Sequence[Section], tempo: float, warnings: list[str]) -> list[Unit]:
     """``sections`` (one span's, in order) with every one shorter than a bar fused with a neighbour.
 
     The shortest goes first, into the section after it (the one before at the very end). A
@@ -108,8 +108,9 @@ def bar_units(sections: Sequence[Section], tempo: int, warnings: list[str]) -> l
             if s is not main and s.end - s.start < bar - _EPS:
                 warnings.append(
                     f"Section {s.index} at {format_time(s.start)} lasts {s.end - s.start:.1f} s, less than "
-                    f"one bar ({bar:.1f} s at {tempo} BPM), too short for the music to change: its words are "
-                    f"heard with section {main.index}'s. Space the notes further apart to hear it on its own."
+                    f"one bar ({bar:.1f} s at {tempo:g} BPM), too short for the music to change: its words "
+                    f"are heard with section {main.index}'s. Space the notes further apart to hear it on its "
+                    "own."
                 )
     return [tuple(u) for u in units]
 

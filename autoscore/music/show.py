@@ -57,10 +57,30 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         ],
         "spans": [list(s) for s in plan.spans],
         "sections": [
-            {"index": s.index, "start": s.start, "end": s.end, "arc": s.arc, "prompt": s.prompt}
+            {"index": s.index, "start": s.start, "end": s.end, "arc": s.arc, "prompt": s.prompt,
+             "source": _source_kind(plan.source), "energy": round(s.energy, 3)}
             for s in plan.sections
         ],
+        "cuts": [round(t, 4) for t in plan.cuts],
+        "bpm": plan.tempo,
+        "beat_phase": plan.downbeat,
+        "cuts_on_beat": _on_beat(plan),
+        "joins": [{"time": j.time, "on_cut": j.on_cut} for j in plan.joins],
     }
+
+
+def _source_kind(source: str) -> str:
+    """notes, chapters or cuts (a notes file's path reads as notes); none for the preset alone."""
+    return source if source in ("chapters", "cuts") else "notes" if source else "none"
+
+
+def _on_beat(plan: Plan) -> float | None:
+    """Share of the cuts within 40 ms of a beat of the plan's grid; None without a fitted grid."""
+    if plan.downbeat is None or not plan.cuts:
+        return None
+    from .beats import on_beat_share
+
+    return round(on_beat_share(plan.cuts, plan.tempo, plan.downbeat), 4)
 
 
 def format_plan(plan: Plan, prompt_width: int = 60) -> str:
@@ -75,8 +95,23 @@ def format_plan(plan: Plan, prompt_width: int = 60) -> str:
         start, length = _clock(c.start), f"{c.duration} s"
         rows.append(f"{c.index:>3}  {start:>9}  {length:>6}  {overlap:>7}  {_indices(carried):>8}  {prompt}")
     rows.append("")
+    if plan.cuts or plan.downbeat is not None:
+        rows.append(picture_summary(plan))
     rows.append(cost_summary(plan))
     return "\n".join(rows)
+
+
+def picture_summary(plan: Plan) -> str:
+    """What the picture decided: cuts, tempo and beat phase, joins on cuts."""
+    line = f"Picture: {len(plan.cuts)} cut{'s' if len(plan.cuts) != 1 else ''}"
+    if plan.downbeat is not None:
+        share = _on_beat(plan)
+        line += f"; {plan.tempo:g} BPM, first downbeat at {plan.downbeat:.3f} s"
+        if share is not None:
+            line += f", {share:.0%} of cuts on a beat"
+    if plan.joins:
+        line += f"; {sum(j.on_cut for j in plan.joins)} of {len(plan.joins)} joins on a cut"
+    return line + "."
 
 
 def cost_summary(plan: Plan) -> str:

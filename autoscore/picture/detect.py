@@ -42,7 +42,9 @@ class DetectSettings:
     block: int = 4
     """Side of the averaging blocks of the content score, in analysis pixels."""
     ratio: float = 3.0
-    """A cut's score over the mean of its neighbours' (AdaptiveDetector's default)."""
+    """A cut's score over the mean of its quieter side's neighbours (AdaptiveDetector's default)."""
+    busy_ratio: float = 1.3
+    """A cut's score over the mean of its busier side's neighbours."""
     min_score: float = 0.3
     """Absolute floor, in units of the frames' contrast (two unrelated images score about 1.1)."""
     window: int = 2
@@ -60,8 +62,9 @@ class DetectSettings:
     motion_step: float = 0.5
 
     def key(self) -> str:
-        return (f"adaptive-v1 w{self.width} b{self.block} r{self.ratio:g} s{self.min_score:g} "
-                f"n{self.window} m{self.min_shot:g} f{self.std_floor:g} t{self.tone_weight:g}")
+        return (f"adaptive-v2 w{self.width} b{self.block} r{self.ratio:g}/{self.busy_ratio:g} "
+                f"s{self.min_score:g} n{self.window} m{self.min_shot:g} f{self.std_floor:g} "
+                f"t{self.tone_weight:g}")
 
     def analysis_size(self, width: int, height: int) -> tuple[int, int]:
         """(width, height) to decode at: ``width`` wide or narrower, the aspect kept, both
@@ -130,6 +133,17 @@ class FrameScorer:
         return FrameStats(content, motion)
 
 
+def _side_means(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean score of the ``k`` frames before and the ``k`` after each frame (what exists of them)."""
+    n = len(scores)
+    sums = np.concatenate([[0.0], np.cumsum(scores)])
+    idx = np.arange(n)
+    lo, hi = np.maximum(idx - k, 0), np.minimum(idx + k + 1, n)
+    before = (sums[idx] - sums[lo]) / np.maximum(idx - lo, 1)
+    after = (sums[hi] - sums[idx + 1]) / np.maximum(hi - idx - 1, 1)
+    return before, after
+
+
 def cut_frames(content: np.ndarray, times: np.ndarray, settings: DetectSettings) -> list[int]:
     """Indices of the first frames of new shots, by the adaptive ratio and the minimum shot.
 
@@ -142,13 +156,17 @@ def cut_frames(content: np.ndarray, times: np.ndarray, settings: DetectSettings)
         return []
     k = settings.window
     scores = np.asarray(content, np.float64)
-    padded = np.concatenate([np.zeros(k), scores, np.zeros(k)])
-    sums = np.concatenate([[0.0], np.cumsum(padded)])
-    idx = np.arange(n)
-    window_sum = sums[idx + 2 * k + 1] - sums[idx] - scores
-    counts = np.minimum(idx + k, n - 1) - np.maximum(idx - k, 0)
-    neighbours = window_sum / np.maximum(counts, 1)
-    passed = (scores >= settings.min_score) & (scores >= settings.ratio * (neighbours + settings.epsilon))
+    before, after = _side_means(scores, k)
+    quiet, busy = np.minimum(before, after), np.maximum(before, after)
+    # AdaptiveDetector compares with the mean of both sides; here the quieter side must be
+    # ``ratio`` times below and the busier one ``busy_ratio`` times. The frames just after a
+    # cut in a cheap encode still change a lot while the encoder catches up, which lifts
+    # one side's mean and made a plain two-sided mean miss real cuts; a pan or a moving
+    # shot lifts both sides, and a camera that starts moving lifts the busier side to the
+    # score itself, so neither passes.
+    eps = settings.epsilon
+    passed = ((scores >= settings.min_score) & (scores >= settings.ratio * (quiet + eps))
+              & (scores >= settings.busy_ratio * (busy + eps)))
     passed[0] = False
     start = float(times[0])
     found: list[int] = []

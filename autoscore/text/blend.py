@@ -75,13 +75,13 @@ def blend_prompt(clauses: Sequence[Clause], preset: Preset, *, style: str | None
     return _joined(parts), ", ".join(negatives)
 
 
-def _clause(clause: Clause, tempo: int) -> str:
+def _clause(clause: Clause, tempo: float) -> str:
     """Scene words, colour, tempo, energy and ``no X`` of one clause, as comma phrases."""
     sections = clause.sections
     mods = [(k, v) for s in sections for k, v in s.modifiers]
     moods = _unique([v for k, v in mods if k == "mood"])
     featured = _unique([i for k, v in mods if k == "instruments" for i in _phrases(v)])
-    tempos = [v for k, v in mods if k == "tempo" and v.strip() != str(tempo)]
+    tempos = [v for k, v in mods if k == "tempo" and v.strip() != f"{tempo:g}"]
     length = sum(max(0.0, s.end - s.start) for s in sections)
     energy = (sum(s.energy * max(0.0, s.end - s.start) for s in sections) / length if length > 0
               else sections[0].energy)

@@ -75,7 +75,7 @@ class MusicSettings:
         "electric bass and gentle drums, clean polished production"
     )
     negative: str = "vocals, singing, speech"
-    tempo: int | None = 96
+    tempo: float | None = 96
     """BPM shared by every section so chunks and sections join cleanly; None: from style."""
     key: str = "C major"
     """Key or mode words shared by every section, e.g. "D minor", "bright major"."""
@@ -122,6 +122,8 @@ class StructureSettings:
     """Length of the outro bed in seconds ('beds' mode)."""
     min_section: float = 5.0
     """Sections shorter than this merge into a neighbour."""
+    max_section: float = 40.0
+    """Sections made from the picture's cuts end at a cut before they grow longer than this."""
 
 
 @dataclass(frozen=True)
@@ -254,6 +256,7 @@ _SPECS: tuple[FieldSpec, ...] = (
     _spec("structure", "intro", "float", 0, 600, "s", "intro bed length ('beds' mode)"),
     _spec("structure", "outro", "float", 0, 600, "s", "outro bed length ('beds' mode)"),
     _spec("structure", "min_section", "float", 1, 600, "s", "shorter sections merge into a neighbour"),
+    _spec("structure", "max_section", "float", 5, 600, "s", "longest section made from the picture's cuts"),
 )
 
 PRESET_FIELDS: dict[str, FieldSpec] = {s.dotted: s for s in _SPECS}

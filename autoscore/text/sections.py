@@ -35,6 +35,7 @@ from .notes import energy_value, format_time
 from .presets import Preset
 
 __all__ = [
+    "BPM_IN_TEXT",
     "MAX_PROMPT",
     "SectionsResult",
     "build_sections",
@@ -70,6 +71,8 @@ LOW_WORDS = (
 _HIGH_RE = re.compile(r"\b(?:" + "|".join(re.escape(w) for w in HIGH_WORDS) + r")\b", re.IGNORECASE)
 _LOW_RE = re.compile(r"\b(?:" + "|".join(re.escape(w) for w in LOW_WORDS) + r")\b", re.IGNORECASE)
 _BPM_RE = re.compile(r"\b(\d{2,3})\s*bpm\b", re.IGNORECASE)
+BPM_IN_TEXT = _BPM_RE
+"""A BPM written in a prompt or note ("100 BPM"): the user's tempo, which nothing overrides."""
 _EPSILON = 1e-6
 """Times closer than this are the same time (float noise from parsing and arithmetic)."""
 PEAK_CUE = 0.6
@@ -120,7 +123,7 @@ def is_silent(section: Section | _Span) -> bool:
     return any(k == "silence" for k, _ in section.modifiers)
 
 
-def shared_tempo(preset: Preset, prompt: str | None = None) -> int:
+def shared_tempo(preset: Preset, prompt: str | None = None) -> float:
     """The BPM every section states: a BPM written in ``prompt``, else the preset's tempo,
     else one in its style, else one that suits its energy (so it is always stated, always the same)."""
     match = _BPM_RE.search(prompt or "")
@@ -134,10 +137,10 @@ def shared_tempo(preset: Preset, prompt: str | None = None) -> int:
     return round(70 + 60 * preset.music.energy)
 
 
-def continuity_terms(preset: Preset, tempo: int, without: Sequence[str] = ()) -> str:
+def continuity_terms(preset: Preset, tempo: float, without: Sequence[str] = ()) -> str:
     """Tempo, key and core instruments: the words every section shares so the music joins."""
     instruments = [i for i in preset.music.instruments if not any(_names(i, x) for x in without)]
-    terms = [f"{tempo} BPM"]
+    terms = [f"{tempo:g} BPM"]
     if preset.music.key.strip():
         terms.append(f"in {preset.music.key.strip()}")
     if instruments:
@@ -392,18 +395,18 @@ def energy_words(energy: float) -> str:
 # Prompts.
 
 
-def _section_tempo(span: _Span, tempo: int, warnings: list[str]) -> int:
+def _section_tempo(span: _Span, tempo: float, warnings: list[str]) -> float:
     asked = [int(v) for k, v in span.modifiers if k == "tempo"]
     if asked and asked[0] != tempo and not is_silent(span):
         warnings.append(
-            f"{span.label}: [tempo: {asked[0]}] differs from the shared {tempo} BPM; "
+            f"{span.label}: [tempo: {asked[0]}] differs from the shared {tempo:g} BPM; "
             "the joins into and out of this section may be audible."
         )
     return asked[0] if asked else tempo
 
 
 def _section(
-    index: int, span: _Span, arc: str, energy: float, tempo: int,
+    index: int, span: _Span, arc: str, energy: float, tempo: float,
     preset: Preset, prompt: str | None, negative: str | None,
 ) -> Section:
     without = _unique([v for k, v in span.modifiers if k == "no"])

@@ -67,6 +67,9 @@ class GenerationRequest:
     cues: tuple[SectionCue, ...] = ()
     """The sections inside this request, on its own clock. The remote model hears them only
     through ``prompt`` (the plan words them in); the embedded composer follows them."""
+    downbeat: float | None = None
+    """Where a downbeat falls, seconds from the first sample (the grid the cuts were fitted
+    to); the embedded composer lays its bars on it, a remote model cannot be told."""
 
     def validate(self) -> None:
         if not self.prompt or not self.prompt.strip():
@@ -82,6 +85,8 @@ class GenerationRequest:
             raise OptionError(f"Steps {self.steps!r} is out of range: use a whole number from 1 to 100.")
         if not 0 <= float(self.guidance) <= 25:
             raise OptionError(f"Guidance {self.guidance!r} is out of range: use 0 to 25.")
+        if self.downbeat is not None and not 0 <= self.downbeat < 60:
+            raise OptionError(f"Downbeat {self.downbeat!r} s is out of range: use 0 to one bar.")
         if self.output_format not in FORMATS:
             raise OptionError(
                 f"Unknown format {self.output_format!r}: use one of {', '.join(FORMATS)}."

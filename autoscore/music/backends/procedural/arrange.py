@@ -128,10 +128,11 @@ def _roles(spec: Spec) -> tuple[list[str], str | None, str, list[str]]:
 
 
 def arrange(spec: Spec, duration: float, seed: int, cues: Sequence[SectionCue] = (),
-            guidance: float = 1.0) -> Arrangement:
-    """The form for ``duration`` seconds (from ``cues`` when given), written out note by note."""
+            guidance: float = 1.0, downbeat: float | None = None) -> Arrangement:
+    """The form for ``duration`` seconds (from ``cues`` when given), written out note by note,
+    its bar lines on ``downbeat`` when one is given."""
     rng = np.random.default_rng([seed & 0xFFFFFFFF, spec.style_hash])
-    form = make_form(spec, duration, cues, rng, guidance)
+    form = make_form(spec, duration, cues, rng, guidance, downbeat)
     writer = _Writer(spec, form, rng, duration)
     for n in range(len(form.bars)):
         writer.bar(n)

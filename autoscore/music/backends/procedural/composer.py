@@ -44,30 +44,32 @@ SEAM = 0.06  # seconds of mirrored-source crossfade at a continuation's join
 
 
 def render_spec(spec: Spec, duration: float, seed: int, steps: int = 8, cues: Sequence[SectionCue] = (),
-                guidance: float = 1.0) -> np.ndarray:
+                guidance: float = 1.0, downbeat: float | None = None) -> np.ndarray:
     """Compose and render one piece; (round(duration*SR), 2) float32."""
-    arr = arrange(spec, duration, seed, cues, guidance)
+    arr = arrange(spec, duration, seed, cues, guidance, downbeat)
     return render(arr, spec, duration, seed, steps)
 
 
 def compose(request: GenerationRequest) -> Audio:
     return compose_text(request.prompt, request.duration, request.negative_prompt, request.guidance,
                         request.steps, request.seed, opens=request.opens, ends=request.ends,
-                        cues=request.cues)
+                        cues=request.cues, downbeat=request.downbeat)
 
 
 def compose_text(prompt: str, duration: float, negative_prompt: str = "", guidance: float = 1.0,
                  steps: int = 8, seed: int = 0, *, opens: bool | None = None,
-                 ends: bool | None = None, cues: Sequence[SectionCue] = ()) -> Audio:
+                 ends: bool | None = None, cues: Sequence[SectionCue] = (),
+                 downbeat: float | None = None) -> Audio:
     """``compose`` for callers that must not depend on the backends' request types (the emulator).
 
     ``opens`` False leaves out the intro and ``ends`` False the ending (the piece goes on
     to its last sample); ``ends`` True asks for a clear ending. None leaves both to the
     words of the prompt, as for the remote model the emulator stands in for. ``cues`` are
-    the sections on the piece's clock: the music changes where each one starts.
+    the sections on the piece's clock: the music changes where each one starts; ``downbeat``
+    puts a bar line there (seconds from the first sample).
     """
     spec = _framed(parse_prompt(prompt, negative_prompt, float(guidance)), opens=opens, ends=ends)
-    samples = render_spec(spec, float(duration), seed, steps, cues, float(guidance))
+    samples = render_spec(spec, float(duration), seed, steps, cues, float(guidance), downbeat)
     return Audio(samples, SAMPLE_RATE)
 
 

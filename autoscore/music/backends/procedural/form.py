@@ -124,10 +124,17 @@ class Form:
 
 
 def make_form(spec: Spec, duration: float, cues: Sequence[SectionCue], seed_rng: np.random.Generator,
-              guidance: float = 1.0) -> Form:
-    """The parts (from the cues, else the automatic form), then the bars that realise them."""
-    parts = _cue_parts(spec, duration, cues, guidance) if len(cues) > 1 or _speaks(cues) else [
-        _whole(spec, duration)]
+              guidance: float = 1.0, downbeat: float | None = None) -> Form:
+    """The parts (from the cues, else the automatic form), then the bars that realise them.
+
+    ``downbeat`` puts a bar line there (seconds from sample 0): the grid the score's cuts
+    were fitted to. The first bar then starts up to a bar before sample 0, and what lies
+    before 0 is rendered as pre-roll and cut off, so the piece starts mid-bar.
+    """
+    bar = 240.0 / spec.tempo
+    origin = 0.0 if downbeat is None else downbeat - math.ceil(downbeat / bar - 1e-9) * bar
+    parts = _cue_parts(spec, duration, cues, guidance, origin) if len(cues) > 1 or _speaks(cues) else [
+        _whole(spec, duration, origin)]
     parts = [p for big in parts for p in _inner_form(big, spec, duration, first=big is parts[0],
                                                         last=big is parts[-1])]
     return _bars(spec, duration, parts, seed_rng)
@@ -138,19 +145,21 @@ def _speaks(cues: Sequence[SectionCue]) -> bool:
     return len(cues) == 1 and cues[0].arc not in ("whole", "")
 
 
-def _whole(spec: Spec, duration: float) -> Part:
-    return Part(0.0, duration, spec, "section", spec.energy_start, spec.energy_end, "whole piece", spec.tempo)
+def _whole(spec: Spec, duration: float, origin: float = 0.0) -> Part:
+    return Part(origin, duration, spec, "section", spec.energy_start, spec.energy_end, "whole piece",
+                spec.tempo)
 
 
-def _cue_parts(spec: Spec, duration: float, cues: Sequence[SectionCue], guidance: float) -> list[Part]:
+def _cue_parts(spec: Spec, duration: float, cues: Sequence[SectionCue], guidance: float,
+               origin: float = 0.0) -> list[Part]:
     """One part per cue, on the beat grid, in the piece's tempo and key; tiny cues merge."""
     ordered = sorted((c for c in cues if c.end - c.start > 1e-6), key=lambda c: c.start)
     parts: list[Part] = []
-    grid0, tempo = 0.0, spec.tempo
+    grid0, tempo = origin, spec.tempo
     for cue in ordered:
         own = parse_prompt(cue.prompt, cue.negative_prompt, guidance)
         words = _in_piece(own, spec)
-        start = 0.0 if not parts else _snap(cue.start, grid0, 60.0 / tempo)
+        start = origin if not parts else _snap(cue.start, grid0, 60.0 / tempo)
         if parts and (start - parts[-1].start) / parts[-1].beat < MIN_PART_BEATS:
             # Too short to be heard as a change: the previous part absorbs it.
             parts[-1] = replace(parts[-1], end=min(duration, cue.end))
@@ -337,12 +346,11 @@ def _bars(spec: Spec, duration: float, parts: list[Part], rng: np.random.Generat
             ))
     bars = _transitions(bars, parts)
     bars, final = _ending(spec, duration, bars)
-    pre = 0.0
     if not spec.intro and bars:
         b0 = bars[0]
-        pre = 4 * b0.beat
-        bars.insert(0, replace(b0, index=-1, start=-pre, beats=4, in_part=-1, section_start=False,
-                               section_end=False))
+        bars.insert(0, replace(b0, index=-1, start=b0.start - 4 * b0.beat, beats=4, in_part=-1,
+                               section_start=False, section_end=False))
+    pre = max(0.0, -bars[0].start) if bars else 0.0
     return Form(tuple(parts), tuple(bars), pre, final)
 
 
