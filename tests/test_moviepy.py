@@ -19,10 +19,11 @@ from conftest import DATA, level_between, rms
 from moviepy import AudioFileClip, ColorClip, CompositeAudioClip, concatenate_videoclips
 
 from autoscore.errors import NotesError, OptionError
-from autoscore.integrations.moviepy import AutoScore, score_clip
+from autoscore.integrations.moviepy import AutoScore, _cuts_if_asked, clip_cuts, score_clip
 from autoscore.media.ffmpeg import decode_audio
 from autoscore.media.probe import probe
 from autoscore.models import Note
+from autoscore.pipeline import plan_music
 from autoscore.text.presets import load_preset
 
 DURATION = 8.0
@@ -164,3 +165,23 @@ def test_bad_calls_raise_errors_a_user_can_act_on(tmp_path: Path) -> None:
 def test_the_api_key_never_shows_in_the_effect() -> None:
     effect = AutoScore(backend="procedural", api_key="sk-secret-1234")
     assert "sk-secret-1234" not in repr(effect)
+
+
+def test_the_effect_follows_the_cuts_of_the_clip_itself() -> None:
+    """Cuts come from the clip's own frames (a concatenation is no file): three held colours,
+    a montage of quick ones between them. ``cuts='off'`` decodes nothing; ``on`` with an
+    audio-only clip is refused."""
+    colours = [(200, 40, 40), (40, 40, 200), (40, 200, 40), (220, 220, 60), (60, 200, 220)]
+    shots = [ColorClip((160, 90), colours[0], duration=8)]
+    shots += [ColorClip((160, 90), colours[1 + k % 4], duration=1) for k in range(8)]
+    shots += [ColorClip((160, 90), colours[0], duration=8)]
+    video = concatenate_videoclips([s.with_fps(25) for s in shots])
+    found = clip_cuts(video)
+    assert found.cuts == pytest.approx([8 + k for k in range(9)], abs=0.04)
+    job = plan_music(video.duration, (), cuts=found, backend="procedural")
+    energies = {s.start: s.energy for s in job.sections}
+    assert job.plan.source == "cuts" and max(energies.values()) == energies[8.0]
+    assert job.plan.downbeat is not None
+    assert _cuts_if_asked(video, "off", False) is None
+    with pytest.raises(OptionError, match="audio only"):
+        score_clip(AudioFileClip(str(DATA / "voice.flac")), cuts="on")

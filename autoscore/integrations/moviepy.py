@@ -38,9 +38,11 @@ from ..media.ffmpeg import Writer, run
 from ..media.files import scratch_folder
 from ..media.pcm import PcmFile, PcmWriter, decode_for_mixing
 from ..mixing.mix import mix_audio
-from ..models import MIX_RATE, Note
+from ..models import MIX_RATE, Note, PictureCuts
 from ..music.cache import AudioCache
 from ..options import ScoreOptions
+from ..picture.detect import DetectSettings, FrameScorer
+from ..picture.detect import picture_cuts as detect_cuts
 from ..pipeline import Reporter, check_cost, compose_music, plan_music
 from ..text.notes import parse_notes
 
@@ -78,7 +80,8 @@ def score_clip(
         if getattr(opts, name) not in (None, False):
             raise OptionError(f"A moviepy clip does not take {name!r}: its audio is returned, not written.")
     note_list, notes_source, warnings = _notes(opts.notes)
-    job = plan_music(duration, note_list, opts, notes_source=notes_source, warnings=warnings)
+    cuts = _cuts_if_asked(clip, opts.cuts, bool(note_list))
+    job = plan_music(duration, note_list, opts, notes_source=notes_source, warnings=warnings, cuts=cuts)
     for w in job.warnings:
         if reporter is not None:
             reporter.warn(w)
@@ -128,6 +131,54 @@ class AutoScore(Effect):  # type: ignore[misc]  # moviepy ships no type informat
 
     def apply(self, clip: Any) -> Any:
         return score_clip(clip, self.options, audio_fps=self.audio_fps, reporter=self.reporter)
+
+
+def _cuts_if_asked(clip: Any, cuts: str, has_notes: bool) -> PictureCuts | None:
+    """The clip's cuts when ``cuts`` asks for them (see ``guides.picture_cuts``)."""
+    is_video = getattr(clip, "size", None) is not None and hasattr(clip, "iter_frames")
+    if cuts == "on" and not is_video:
+        raise OptionError("cuts='on' follows the picture, and this clip has none (it is audio only): "
+                          "leave cuts at 'auto', or score a video clip.")
+    if cuts == "off" or not is_video or (cuts == "auto" and has_notes):
+        return None
+    return clip_cuts(clip)
+
+
+def clip_cuts(clip: Any, settings: DetectSettings | None = None) -> PictureCuts:
+    """The cuts of a moviepy clip, found in its own frames: what the edit shows, which may be
+    no file's (a concatenation, a subclip). The same detector as for files; only the frames
+    come from moviepy instead of ffmpeg."""
+    settings = settings or DetectSettings()
+    fps = float(getattr(clip, "fps", None) or 25.0)
+    scorer: FrameScorer | None = None
+    batch: list[np.ndarray] = []
+    count = 0
+    for frame in clip.iter_frames(fps=fps, dtype="uint8"):
+        gray = _small_gray(np.asarray(frame), settings.width)
+        if scorer is None:
+            scorer = FrameScorer(settings, gray.shape[1], gray.shape[0])
+        batch.append(gray)
+        count += 1
+        if len(batch) == 64:
+            scorer.add(np.stack(batch))
+            batch = []
+    if scorer is None:
+        return PictureCuts((), (), 0.0, fps, detector=settings.key())
+    if batch:
+        scorer.add(np.stack(batch))
+    times = np.arange(count) / fps
+    return detect_cuts(scorer.result(), times, fps=fps, analysed=count / fps, settings=settings)
+
+
+def _small_gray(frame: np.ndarray, width: int) -> np.ndarray:
+    """Luma, averaged down by a whole factor to about ``width`` pixels wide (area scaling)."""
+    rgb = frame[..., :3].astype(np.float32)
+    luma = rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
+    k = max(1, luma.shape[1] // width)
+    h, w = luma.shape[0] // k * k, luma.shape[1] // k * k
+    small = luma[:h, :w].reshape(h // k, k, w // k, k).mean(axis=(1, 3))
+    out: np.ndarray = np.clip(small + 0.5, 0, 255).astype(np.uint8)
+    return out
 
 
 def _duration_of(clip: Any) -> float:
