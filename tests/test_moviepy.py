@@ -60,7 +60,10 @@ def _with_voice(video: object, voice: AudioFileClip) -> object:
 
 
 def _write(clip: object, path: Path) -> Path:
-    clip.write_videofile(str(path), fps=10, preset="ultrafast", logger=None)  # type: ignore[attr-defined]
+    # moviepy's temporary audio goes beside the output, not into the shared working folder,
+    # where two test workers writing at once would trip over each other's file.
+    clip.write_videofile(str(path), fps=10, preset="ultrafast", logger=None,  # type: ignore[attr-defined]
+                         temp_audiofile_path=str(path.parent))
     return path
 
 
