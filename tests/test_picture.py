@@ -134,3 +134,14 @@ def test_notes_out_writes_sections_that_read_back_the_same(
     again = plan_json(path, capsys, "--notes", str(written))
     assert [(s["start"], s["energy"]) for s in again["sections"]] == [
         (pytest.approx(s["start"], abs=0.01), s["energy"]) for s in first["sections"]]
+
+
+def test_joins_of_a_five_minute_clip_land_on_cuts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Five minutes need three requests or more; every join the plan makes sits on a cut."""
+    frames = [170 + 13 * (k % 5) for k in range(36)]  # shots of 6.8 to 8.9 s
+    frames.append(300 * FPS - sum(frames))
+    video = montage(tmp_path / "five.mp4", frames)
+    data = plan_json(video, capsys)
+    assert len(data["cuts"]) >= 0.95 * (len(frames) - 1)
+    assert len(data["joins"]) >= 2 and all(j["on_cut"] for j in data["joins"]), data["joins"]
+    assert all(c["duration"] <= 120 for c in data["chunks"])
