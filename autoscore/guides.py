@@ -25,7 +25,10 @@ from .text.presets import Preset
 from .text.sections import BPM_IN_TEXT, shared_tempo
 from .text.shots import CUTS_SOURCE, notes_from_cuts, snap_notes_to_cuts
 
-__all__ = ["NOTES_SUFFIXES", "Followed", "find_notes_beside", "follow_picture", "picture_cuts", "read_notes"]
+__all__ = [
+    "NOTES_SUFFIXES", "Followed", "check_cuts_option", "find_notes_beside", "follow_picture", "picture_cuts",
+    "read_notes",
+]
 
 NOTES_SUFFIXES = (".notes.txt", ".notes.srt", ".notes.vtt", ".notes.json", ".srt.notes", ".notes")
 

@@ -135,8 +135,7 @@ def make_form(spec: Spec, duration: float, cues: Sequence[SectionCue], seed_rng:
     origin = 0.0 if downbeat is None else downbeat - math.ceil(downbeat / bar - 1e-9) * bar
     parts = _cue_parts(spec, duration, cues, guidance, origin) if len(cues) > 1 or _speaks(cues) else [
         _whole(spec, duration, origin)]
-    parts = [p for big in parts for p in _inner_form(big, spec, duration, first=big is parts[0],
-                                                        last=big is parts[-1])]
+    parts = [p for big in parts for p in _inner_form(big, spec, first=big is parts[0], last=big is parts[-1])]
     return _bars(spec, duration, parts, seed_rng)
 
 
@@ -209,7 +208,7 @@ def _snap(t: float, grid0: float, beat: float) -> float:
     return grid0 + round((t - grid0) / unit) * unit
 
 
-def _inner_form(part: Part, piece: Spec, duration: float, *, first: bool, last: bool) -> list[Part]:
+def _inner_form(part: Part, piece: Spec, *, first: bool, last: bool) -> list[Part]:
     """A long stretch of one character gets the automatic form around its own energy.
 
     Inside a user's section the contrasts are smaller (the section's words set the
