@@ -132,6 +132,8 @@ class ScoreOptions:
     stems: str | Path | None = None
     music_track: bool = False
     report: str | Path | None = None
+    timeline: str | Path | None = None
+    """An editor's timeline to write beside the render; the format follows the suffix (``timeline``)."""
 
     def __post_init__(self) -> None:
         for spec in OPTION_SPECS.values():

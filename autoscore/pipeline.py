@@ -98,6 +98,7 @@ class ScoreResult:
     notes_source: str = ""
     stems: Path | None = None
     report: Path | None = None
+    timeline: Path | None = None
 
     def to_dict(self) -> dict[str, object]:
         from .music.plan import plan_to_dict
@@ -125,6 +126,7 @@ class ScoreResult:
             "dry_run": self.dry_run,
             "fallback_used": self.fallback_used,
             "notes": self.notes_source,
+            "timeline": str(self.timeline) if self.timeline else None,
             "warnings": list(self.warnings),
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
             "mix": mix,
@@ -373,6 +375,10 @@ def score(
         _check_folder(Path(opts.stems), "--stems")
     if opts.report is not None:
         check_report_path(info.path, Path(opts.report))
+    if opts.timeline is not None:
+        from .timeline import check_timeline_path
+
+        check_timeline_path(info.path, Path(opts.timeline), out_path)
 
     rep.stage("plan")
     with _timer(timings, "plan"):
@@ -424,6 +430,12 @@ def score(
                              sections=[s.start for s in job.sections],
                              chunks=[c.start for c in job.plan.chunks])
             result.report = Path(opts.report)
+        if opts.timeline is not None:
+            from .timeline import write_timeline
+
+            with _timer(timings, "timeline"):
+                result.timeline = write_timeline(Path(opts.timeline), info, job.sections, job.plan.cuts,
+                                                 music, result.mix)
     timings["total"] = sum(v for k, v in timings.items() if k != "total")
     return result
 

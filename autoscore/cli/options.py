@@ -165,6 +165,11 @@ def score_options(f: Any) -> Any:
         click.option(
             "--report", type=click.Path(dir_okay=False, path_type=Path), help="Draw the mix to this PNG."
         ),
+        click.option(
+            "--timeline", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+            help="Also write an editor's timeline with the music and its ducking as keyframes: "
+                 ".otio (OpenTimelineIO) or .xml (Final Cut Pro 7 XML, for Premiere and Resolve).",
+        ),
         click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
     ]
     for d in reversed(decorators):

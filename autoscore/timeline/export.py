@@ -1,0 +1,71 @@
+"""From a finished job to files on disk: the music beside the timeline, then the timeline.
+
+The music is the job's own, as it was before the mix (``compose_music``'s raw float file),
+encoded once to 24-bit FLAC or WAV; the ducking and the gains come from the mix's
+``MixReport``, so the timeline plays back what the render did, minus the limiter.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..media import ffmpeg as ff
+from ..media.files import atomic_output
+from ..media.pcm import PcmFile
+from ..mixing.mix import MixReport
+from ..models import MediaInfo, Section
+from . import music_path_for
+from .model import MusicClip, TimelinePlan, cut_markers, frame_rate, section_markers, thin_envelope
+
+__all__ = ["plan_timeline", "write", "write_music"]
+
+_CODECS = {".flac": ["-c:a", "flac", "-sample_fmt", "s32", "-f", "flac"],
+           ".wav": ["-c:a", "pcm_s24le", "-f", "wav"]}
+
+
+def plan_timeline(timeline: Path, info: MediaInfo, sections: tuple[Section, ...], cuts: tuple[float, ...],
+                  music_path: Path, music_seconds: float, mix: MixReport) -> TimelinePlan:
+    """What the timeline holds for this job (pure: nothing is read or written)."""
+    env = mix.envelope
+    gain_db = mix.music_gain_db + mix.final_gain_db
+    times = np.arange(len(env.duck_db)) / env.control_rate
+    keyframes = thin_envelope(times, env.duck_db, gain_db, music_seconds)
+    markers = section_markers([(s.start, s.end, s.text, s.prompt) for s in sections])
+    markers += cut_markers(cuts, info.duration)
+    return TimelinePlan(
+        name=info.path.stem, rate=frame_rate(info.video.fps if info.video else None), start=0.0,
+        source=info.path.resolve(), duration=info.duration,
+        has_video=info.video is not None, has_audio=info.audio is not None,
+        original_gain_db=mix.final_gain_db,
+        music=MusicClip(music_path.resolve(), music_seconds, gain_db, keyframes), markers=markers,
+    )
+
+
+def write_music(music: PcmFile, path: Path) -> None:
+    """The raw float music as a 24-bit file at ``path``, renamed into place when complete."""
+    codec = _CODECS[path.suffix.lower()]
+    with atomic_output(path) as tmp:
+        ff.run(["-loglevel", "error", "-y", "-f", "f32le", "-ar", str(music.rate), "-ac", str(music.channels),
+                "-i", str(music.path), *codec, str(tmp)],
+               what=f"write the music for the timeline ({path.name})")
+
+
+def write(timeline: Path, info: MediaInfo, sections: tuple[Section, ...], cuts: tuple[float, ...],
+          music: PcmFile, mix: MixReport) -> Path:
+    music_path = music_path_for(timeline)
+    write_music(music, music_path)
+    plan = plan_timeline(timeline, info, sections, cuts, music_path, music.duration, mix)
+    if timeline.suffix.lower() == ".xml":
+        from .xmeml import xmeml_bytes
+
+        data = xmeml_bytes(plan)
+        with atomic_output(timeline) as tmp:
+            tmp.write_bytes(data)
+    else:
+        from .otio_io import write_otio
+
+        with atomic_output(timeline) as tmp:
+            write_otio(plan, tmp)
+    return timeline

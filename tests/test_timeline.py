@@ -1,0 +1,227 @@
+"""``--timeline``: every exported timeline is read back with OpenTimelineIO's own adapters.
+
+Scored clips are made here with ffmpeg (speech from 2 s on); the frame-rate tests are pure
+and run an hour of timeline at each editor's rate through the adapters, without media.
+"""
+
+from __future__ import annotations
+
+import sys
+import urllib.parse
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import opentimelineio as otio
+import pytest
+from conftest import make_media, run_cli
+
+import autoscore
+from autoscore.errors import OptionError, OutputPathError
+from autoscore.media import ffmpeg as ff
+from autoscore.mixing.duck import build_envelope
+from autoscore.text.presets import load_preset
+from autoscore.timeline import check_timeline_path
+from autoscore.timeline.model import (
+    Keyframe,
+    Marker,
+    MusicClip,
+    TimelinePlan,
+    cut_markers,
+    frame_rate,
+    frames,
+    thin_envelope,
+)
+from autoscore.timeline.otio_io import build_timeline
+from autoscore.timeline.xmeml import xmeml_bytes
+
+RATES = {  # what a probe reports -> the exact rate an editor uses
+    23.976023976023978: Fraction(24000, 1001),
+    25.0: Fraction(25),
+    29.97002997002997: Fraction(30000, 1001),
+    30.0: Fraction(30),
+    50.0: Fraction(50),
+    60.0: Fraction(60),
+}
+HOUR = 3600.0
+
+
+@pytest.fixture(scope="module")
+def talk(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """6 s at 30000/1001 fps: 2 s of silence, then speech to the end."""
+    folder = tmp_path_factory.mktemp("timeline")
+    return make_media(folder / "talk.mp4", seconds=6, fps="30000/1001")  # type: ignore[arg-type]
+
+
+def _music_clip(timeline: otio.schema.Timeline) -> otio.schema.Clip:
+    clips = [c for c in timeline.find_clips() if c.name == "autoscore music"]
+    assert len(clips) == 1
+    return clips[0]
+
+
+def _resolve(url: str, base: Path) -> Path:
+    parsed = urllib.parse.urlparse(url)
+    path = Path(urllib.parse.unquote(parsed.path))
+    return path if parsed.scheme == "file" else base / path
+
+
+def _levels_db(clip: otio.schema.Clip, rate: float) -> list[tuple[float, float]]:
+    """(seconds, dB) of the music's keyframes, from whichever form the format keeps them in."""
+    if "autoscore" in clip.metadata:
+        return [(k["time"].to_seconds(), k["db"]) for k in clip.metadata["autoscore"]["keyframes"]]
+    (effect,) = [e for e in clip.effects if e.metadata["fcp_xml"].get("effectid") == "audiolevels"]
+    keys = effect.metadata["fcp_xml"]["parameter"]["keyframe"]
+    return [(float(k["when"]) / rate, 20 * np.log10(float(k["value"]))) for k in keys]
+
+
+@pytest.mark.parametrize("suffix", [".otio", ".xml"])
+def test_exported_timeline_reads_back(talk: Path, tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"talk{suffix}"
+    result = autoscore.score(talk, tmp_path / "talk.scored.mp4", backend="procedural", timeline=path)
+    assert result.timeline == path and result.mix is not None
+    timeline = otio.adapters.read_from_file(str(path))
+
+    kinds = [t.kind for t in timeline.tracks]
+    assert kinds == [otio.schema.TrackKind.Video, otio.schema.TrackKind.Audio, otio.schema.TrackKind.Audio]
+    music = _music_clip(timeline)
+    rate = music.source_range.duration.rate
+    assert rate == pytest.approx(30000 / 1001)
+    assert abs(music.source_range.duration.to_seconds() - result.duration) <= 1 / rate + 1e-9
+    for clip in timeline.find_clips():
+        url = clip.media_reference.target_url
+        assert _resolve(url, path.parent).is_file(), url
+    assert (tmp_path / f"talk.music.{'flac' if suffix == '.otio' else 'wav'}").is_file()
+
+    # Under the speech (2 s on) the music lies the preset's depth below where there is none.
+    depth = load_preset("default").mix.duck_depth_db
+    levels = _levels_db(music, rate)
+    assert 3 <= len(levels) <= 8, levels  # thinned: a start, the floor, an end
+    (start, _end), = result.mix.speech_regions
+    outside = [db for t, db in levels if t < start - 0.3]
+    under = [db for t, db in levels if t >= start]
+    assert outside and under
+    assert max(under) < min(outside)
+    assert np.mean(outside) - np.mean(under) == pytest.approx(depth, abs=2.0)
+
+    names = [m.name for m in timeline.tracks.markers]
+    assert names == [s.text or f"Section {i}" for i, s in enumerate(result.sections, 1)] + [
+        f"Cut {n}" for n in range(1, len(result.plan.cuts) + 1)]
+
+
+def test_cli_bed_writes_a_timeline_without_a_picture(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                                      ) -> None:
+    episode = make_media(tmp_path / "episode.wav", video=None, seconds=5)
+    code, _, err = run_cli(["bed", str(episode), "--intro", "3", "-b", "procedural", "-q",
+                            "--timeline", str(tmp_path / "episode.otio")], capsys)
+    assert code == 0, err
+    timeline = otio.adapters.read_from_file(str(tmp_path / "episode.otio"))
+    assert [t.kind for t in timeline.tracks] == [otio.schema.TrackKind.Audio] * 2
+    assert _music_clip(timeline).media_reference.target_url == "episode.music.flac"
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("talk.edl", "cannot tell the format"),
+    ("missing/talk.otio", "does not exist"),
+])
+def test_bad_timeline_paths_are_usage_errors_before_any_work(
+        talk: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, message: str) -> None:
+    out = tmp_path / "out.mp4"
+    code, _, err = run_cli(["score", str(talk), "-o", str(out), "-b", "procedural",
+                            "--timeline", str(tmp_path / name)], capsys)
+    assert code == 2
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0]
+    assert not out.exists()
+
+
+def test_missing_extra_is_named(talk: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "otio_fcp_adapter", None)  # find_spec answers None: not installed
+    with pytest.raises(OptionError, match=r"pip install 'autoscore\[timeline\]'"):
+        check_timeline_path(talk, tmp_path / "t.xml")
+    with pytest.raises(OutputPathError, match="overwrite"):
+        check_timeline_path(talk, talk.with_suffix(".otio"), talk.with_name("talk.music.flac"))
+
+
+# -- pure: times, rates, keyframes ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("probed", list(RATES))
+def test_rates_are_exact_and_an_hour_does_not_drift(probed: float) -> None:
+    rate = frame_rate(probed)
+    assert rate == RATES[probed]
+    assert frame_rate(round(probed, 3)) == rate  # what a banner shows
+    for seconds in np.linspace(0, HOUR, 997):
+        n = frames(float(seconds), rate)
+        assert abs(float(n / rate) - seconds) <= 0.5 / rate
+    assert frames(HOUR, rate) == round(HOUR * rate)
+
+
+def _hour_plan(rate: Fraction, folder: Path) -> TimelinePlan:
+    marks = (Marker(0.0, 1800.0, "first half", "calm piano"), Marker(1800.0, 1800.0, "second half", "drums"),
+             *cut_markers([HOUR - 1 / float(rate)], HOUR))
+    keys = (Keyframe(0.0, -10.0), Keyframe(HOUR - 2, -10.0), Keyframe(HOUR - 1, -22.0), Keyframe(HOUR, -22.0))
+    return TimelinePlan("hour", rate, 0.0, folder / "hour.mp4", HOUR, True, True, 0.0,
+                        MusicClip(folder / "hour.music.wav", HOUR, -10.0, keys), marks)
+
+
+@pytest.mark.parametrize("rate", list(RATES.values()), ids=str)
+@pytest.mark.parametrize("adapter", ["otio_json", "fcp_xml"])
+def test_an_hour_at_each_rate_reads_back_frame_exact(rate: Fraction, adapter: str, tmp_path: Path) -> None:
+    plan = _hour_plan(rate, tmp_path)
+    if adapter == "fcp_xml":
+        text = xmeml_bytes(plan).decode()
+        assert ("<ntsc>TRUE</ntsc>" in text) == (rate.denominator == 1001)
+        if rate in (Fraction(30000, 1001), Fraction(60000, 1001)):
+            assert "<displayformat>DF</displayformat>" in text
+    else:
+        text = otio.adapters.write_to_string(build_timeline(plan, tmp_path), adapter)
+    timeline = otio.adapters.read_from_string(text, adapter)
+    music = _music_clip(timeline)
+    assert music.source_range.duration.value == round(HOUR * rate)
+    assert music.source_range.duration.to_seconds() == pytest.approx(HOUR, abs=0.5 / float(rate))
+    markers = list(timeline.tracks.markers)
+    assert [m.name for m in markers] == ["first half", "second half", "Cut 1"]
+    assert markers[1].marked_range.start_time.value == round(1800 * rate)
+    assert markers[2].marked_range.start_time.value == round(HOUR * rate) - 1  # the last frame, not one off
+    levels = _levels_db(music, float(rate))
+    assert levels[-2][0] == pytest.approx(HOUR - 1, abs=1 / float(rate))
+    assert levels[-1][1] == pytest.approx(-22.0, abs=0.01)
+
+
+def test_thinned_envelope_keeps_start_floor_and_end_of_each_dip() -> None:
+    mix = load_preset("default").mix
+    env = build_envelope([(2.0, 3.0), (6.0, 7.5)], 10.0, mix)
+    times = np.arange(len(env.duck_db)) / env.control_rate
+    keys = thin_envelope(times, env.duck_db, -6.0, 10.0)
+    assert len(keys) == 2 + 4 * 2
+    assert [k.db for k in keys] == pytest.approx([-6, -6, -6 - mix.duck_depth_db, -6 - mix.duck_depth_db, -6,
+                                                  -6, -6 - mix.duck_depth_db, -6 - mix.duck_depth_db, -6, -6])
+    floors = [k.time for k in keys if k.db < -6.5]
+    assert floors[0] == pytest.approx(2.0, abs=0.1) and floors[1] == pytest.approx(3.0, abs=0.05)
+    assert keys[0].time == 0.0 and keys[-1].time == 10.0
+    # speech from the first frame: the curve starts at its floor
+    env0 = build_envelope([(0.0, 10.0)], 10.0, mix)
+    start = thin_envelope(np.arange(len(env0.duck_db)) / env0.control_rate, env0.duck_db, 0.0, 10.0)
+    assert start[0].db == pytest.approx(-mix.duck_depth_db) and len(start) <= 3
+
+
+def test_cut_markers_are_points_in_order() -> None:
+    marks = cut_markers([4.0, 1.5, 99.0], 10.0)
+    assert [(m.name, m.start, m.duration, m.kind) for m in marks] == [
+        ("Cut 1", 1.5, 0.0, "cut"), ("Cut 2", 4.0, 0.0, "cut")]
+
+
+def test_a_clip_with_a_cut_gets_a_cut_marker(tmp_path: Path) -> None:
+    clip = tmp_path / "two.mp4"
+    ff.run(["-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=160x90:r=25:d=3",
+            "-f", "lavfi", "-i", "smptebars=s=160x90:r=25:d=3",
+            "-filter_complex", "[0:v][1:v]concat=n=2:v=1[v]",
+            "-map", "[v]", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(clip)],
+           what="make a two-shot clip")
+    path = tmp_path / "two.otio"
+    result = autoscore.score(clip, tmp_path / "two.scored.mp4", backend="procedural", timeline=path)
+    assert result.plan.cuts == pytest.approx((3.0,), abs=0.05)
+    timeline = otio.adapters.read_from_file(str(path))
+    assert [t.kind for t in timeline.tracks] == [otio.schema.TrackKind.Video, otio.schema.TrackKind.Audio]
+    (cut,) = [m for m in timeline.tracks.markers if m.metadata["autoscore"]["kind"] == "cut"]
+    assert cut.marked_range.start_time.value == 75
