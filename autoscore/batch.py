@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -205,6 +205,11 @@ def run_batch(
             raise OptionError(f"run_batch does not take {per_file!r}: outputs are named per file.")
     if opts.notes is not None and not isinstance(opts.notes, str | Path):
         raise OptionError("run_batch takes notes as one notes file for every input, or none.")
+    timeline = None
+    if opts.timeline is not None:  # a format here: each output gets its own timeline beside it
+        from .timeline import timeline_suffix
+
+        timeline = timeline_suffix(opts.timeline)
     folder = Path(out_dir) if out_dir is not None else None
     if folder is not None:
         _make_folder(folder)
@@ -219,8 +224,9 @@ def run_batch(
             on_done(o)
 
     def one(path: Path) -> FileOutcome:
-        outcome = _score_one(path, output_for(path, folder, opts.format), opts, force=force,
-                             on_warning=on_warning)
+        output = output_for(path, folder, opts.format)
+        each = opts if timeline is None else replace(opts, timeline=output.with_suffix(timeline))
+        outcome = _score_one(path, output, each, force=force, on_warning=on_warning)
         if on_done is not None:
             on_done(outcome)
         return outcome
@@ -267,7 +273,8 @@ def _score_one(path: Path, output: Path, opts: ScoreOptions, *, force: bool,
                on_warning: Callable[[str, str], None] | None) -> FileOutcome:
     t0 = time.perf_counter()
     notes_path = Path(opts.notes) if isinstance(opts.notes, str | Path) else None
-    if not force and is_finished(path, output, notes_path):
+    timeline = Path(opts.timeline) if opts.timeline is not None else None
+    if not force and is_finished(path, output, notes_path) and (timeline is None or timeline.is_file()):
         return FileOutcome(path, output, SKIPPED, "already scored", time.perf_counter() - t0)
     reporter = _Collect(path.name, on_warning)
     try:

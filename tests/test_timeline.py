@@ -6,6 +6,7 @@ and run an hour of timeline at each editor's rate through the adapters, without 
 
 from __future__ import annotations
 
+import json
 import sys
 import urllib.parse
 from fractions import Fraction
@@ -17,6 +18,7 @@ import pytest
 from conftest import make_media, run_cli
 
 import autoscore
+import autoscore.batch
 from autoscore.errors import OptionError, OutputPathError
 from autoscore.media import ffmpeg as ff
 from autoscore.mixing.duck import build_envelope
@@ -117,6 +119,29 @@ def test_cli_bed_writes_a_timeline_without_a_picture(tmp_path: Path, capsys: pyt
     timeline = otio.adapters.read_from_file(str(tmp_path / "episode.otio"))
     assert [t.kind for t in timeline.tracks] == [otio.schema.TrackKind.Audio] * 2
     assert _music_clip(timeline).media_reference.target_url == "episode.music.flac"
+
+
+def test_batch_writes_one_timeline_beside_each_output(talk: Path, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for name in ("a", "b"):
+        (clips / f"{name}.mp4").write_bytes(talk.read_bytes())
+    out = tmp_path / "scored"
+    argv = ["batch", str(clips), "--out", str(out), "-b", "procedural", "--timeline", "xml", "--json"]
+    code, stdout, err = run_cli(argv, capsys)
+    assert code == 0, err
+    for name in ("a", "b"):
+        timeline = otio.adapters.read_from_file(str(out / f"{name}.scored.xml"))
+        url = _music_clip(timeline).media_reference.target_url
+        assert _resolve(url, out) == out / f"{name}.scored.music.wav"
+    (out / "b.scored.xml").unlink()  # a rerun finishes what is missing, and only that
+    code, stdout, _ = run_cli(argv, capsys)
+    assert code == 0 and (out / "b.scored.xml").is_file()
+    statuses = {Path(o["input"]).name: o["status"] for o in json.loads(stdout)["files"]}
+    assert statuses == {"a.mp4": "skipped", "b.mp4": "ok"}
+    with pytest.raises(OptionError, match="unknown format"):
+        autoscore.batch.run_batch([clips], out, timeline="edl")
 
 
 @pytest.mark.parametrize(("name", "message"), [

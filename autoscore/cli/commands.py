@@ -212,6 +212,9 @@ def plan(ctx: click.Context, /, input: Path, as_json: bool, notes_out: Path | No
     "-j", "--jobs", type=click.IntRange(1, 16), default=2, show_default=True, help="Files scored at once."
 )
 @run_options
+@click.option("--timeline", type=click.Choice(["otio", "xml"]),
+              help="Also write an editor's timeline beside each output, in this format "
+                   "(see score --timeline).")
 @click.option("--force", is_flag=True, help="Score again even where a finished output exists.")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome of every file as JSON.")
 @click.pass_context

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from ..mixing.mix import MixReport
     from ..models import MediaInfo, Section
 
-__all__ = ["TIMELINE_FORMATS", "check_timeline_path", "music_path_for", "write_timeline"]
+__all__ = ["TIMELINE_FORMATS", "check_timeline_path", "music_path_for", "timeline_suffix", "write_timeline"]
 
 TIMELINE_FORMATS: dict[str, str] = {
     ".otio": "OpenTimelineIO",
@@ -43,6 +43,28 @@ _MUSIC_SUFFIX = {".otio": ".flac", ".xml": ".wav"}
 def music_path_for(timeline: Path) -> Path:
     """Where the music file of ``timeline`` goes: beside it, named after it."""
     return timeline.with_name(f"{timeline.stem}.music{_MUSIC_SUFFIX[timeline.suffix.lower()]}")
+
+
+def timeline_suffix(format: str | Path) -> str:
+    """``otio``, ``.xml`` or ``x.otio`` as the suffix a batch gives each output's timeline.
+
+    A batch names one timeline per input (beside its output), so it takes only the format;
+    an unknown one, or a missing extra, is refused before the first file starts.
+    """
+    text = str(format).lower()
+    suffix = Path(text).suffix or "." + text.lstrip(".")
+    if suffix not in TIMELINE_FORMATS:
+        raise OptionError(f"--timeline {format}: unknown format; use one of "
+                          f"{', '.join(s.lstrip('.') for s in TIMELINE_FORMATS)}.")
+    _check_extra(suffix)
+    return suffix
+
+
+def _check_extra(suffix: str) -> None:
+    missing = [m for m in _MODULES[suffix] if importlib.util.find_spec(m) is None]
+    if missing:
+        raise OptionError(f"--timeline {suffix} needs {', '.join(missing)}, which is not installed: "
+                          "pip install 'autoscore[timeline]'.")
 
 
 def check_timeline_path(input: Path, timeline: Path, output: Path | None = None) -> None:
@@ -66,10 +88,7 @@ def check_timeline_path(input: Path, timeline: Path, output: Path | None = None)
     reason = unwritable_reason(folder)
     if reason is not None:
         raise OutputPathError(f"--timeline folder {folder} is not writable ({reason}): choose another place.")
-    missing = [m for m in _MODULES[suffix] if importlib.util.find_spec(m) is None]
-    if missing:
-        raise OptionError(f"--timeline {suffix} needs {', '.join(missing)}, which is not installed: "
-                          "pip install 'autoscore[timeline]'.")
+    _check_extra(suffix)
 
 
 def write_timeline(
