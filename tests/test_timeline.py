@@ -19,7 +19,9 @@ from conftest import make_media, run_cli
 
 import autoscore
 import autoscore.batch
-from autoscore.errors import OptionError, OutputPathError
+import autoscore.pipeline
+import autoscore.text.notes
+from autoscore.errors import NotesError, OptionError, OutputPathError
 from autoscore.media import ffmpeg as ff
 from autoscore.mixing.duck import build_envelope
 from autoscore.text.presets import load_preset
@@ -250,3 +252,70 @@ def test_a_clip_with_a_cut_gets_a_cut_marker(tmp_path: Path) -> None:
     assert [t.kind for t in timeline.tracks] == [otio.schema.TrackKind.Video, otio.schema.TrackKind.Audio]
     (cut,) = [m for m in timeline.tracks.markers if m.metadata["autoscore"]["kind"] == "cut"]
     assert cut.marked_range.start_time.value == 75
+
+
+# -- import: an editor's markers as notes ------------------------------------------------------
+
+
+def _marked_timeline(rate: int = 25, markers: bool = True) -> otio.schema.Timeline:
+    """A 2 s gap then a clip (source 5 s to 25 s) and markers on the sequence and on the clip."""
+    def t(seconds: float) -> otio.opentime.RationalTime:
+        return otio.opentime.RationalTime(seconds * rate, rate)
+
+    def span(start: float, length: float) -> otio.opentime.TimeRange:
+        return otio.opentime.TimeRange(t(start), t(length))
+
+    timeline = otio.schema.Timeline("rough cut", global_start_time=t(0))
+    track = otio.schema.Track("V1", kind=otio.schema.TrackKind.Video)
+    ref = otio.schema.ExternalReference(target_url="file:///media/a.mov", available_range=span(0, 30))
+    clip = otio.schema.Clip("a", media_reference=ref, source_range=span(5, 20))
+    track.extend([otio.schema.Gap(source_range=span(0, 2)), clip])
+    timeline.tracks.append(track)
+    if markers:
+        clip.markers.append(otio.schema.Marker("the reveal", span(8, 0)))  # 2 + 8 - 5 = 5 s on the timeline
+        timeline.tracks.markers.extend([otio.schema.Marker("calm opening", span(0, 4)),
+                                        otio.schema.Marker("the build [energy: high]", span(10, 0))])
+    return timeline
+
+
+@pytest.mark.parametrize(("adapter", "suffix"), [("otio_json", ".otio"), ("fcp_xml", ".xml")])
+def test_markers_written_by_the_adapters_read_back_as_notes(adapter: str, suffix: str, tmp_path: Path
+                                                            ) -> None:
+    path = tmp_path / f"cut{suffix}"
+    otio.adapters.write_to_file(_marked_timeline(), str(path), adapter_name=adapter)
+    notes = autoscore.text.notes.parse_notes(path).notes
+    assert [(n.start, n.end, n.text, n.modifiers) for n in notes] == [
+        (0.0, 4.0, "calm opening", ()),
+        (5.0, None, "the reveal", ()),
+        (10.0, None, "the build", (("energy", "high"),)),
+    ]
+
+
+def test_edl_locators_read_back_as_notes(tmp_path: Path) -> None:
+    """The CMX reader starts the timeline at the first event and reads only clip locators."""
+    path = tmp_path / "cut.edl"
+    otio.adapters.write_to_file(_marked_timeline(), str(path), adapter_name="cmx_3600")
+    assert "* LOC:" in path.read_text()
+    (note,) = autoscore.text.notes.parse_notes(path).notes
+    assert (note.start, note.text.lower()) == (3.0, "the reveal")
+
+
+@pytest.mark.parametrize("suffix", [".otio", ".xml", ".edl"])
+def test_a_timeline_without_markers_or_unreadable_says_so(suffix: str, tmp_path: Path) -> None:
+    path = tmp_path / f"cut{suffix}"
+    adapter = {".otio": "otio_json", ".xml": "fcp_xml", ".edl": "cmx_3600"}[suffix]
+    otio.adapters.write_to_file(_marked_timeline(markers=False), str(path), adapter_name=adapter)
+    with pytest.raises(NotesError, match="has no markers"):
+        autoscore.text.notes.parse_notes(path)
+    path.write_text("this is not a timeline\n")
+    with pytest.raises(NotesError, match="cannot be read as"):
+        autoscore.text.notes.parse_notes(path)
+
+
+def test_score_takes_markers_as_notes(talk: Path, tmp_path: Path) -> None:
+    path = tmp_path / "cut.xml"
+    otio.adapters.write_to_file(_marked_timeline(), str(path), adapter_name="fcp_xml")
+    job = autoscore.pipeline.plan_job(talk, backend="procedural", notes=path)
+    assert job.notes_source == str(path)
+    assert job.sections[0].text.startswith("calm opening")
+    assert any(w.startswith("cut.xml marker 3") and "past the end" in w for w in job.warnings), job.warnings

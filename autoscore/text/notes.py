@@ -220,6 +220,12 @@ def _note(start: float, text: str, where: str, end: float | None = None) -> Note
 def parse_notes(path: Path) -> NotesResult:
     """Read a notes file of any supported format."""
     path = Path(path)
+    from ..timeline import MARKER_ADAPTERS
+
+    if path.suffix.lower() in MARKER_ADAPTERS:  # an editor's markers: timeline.markers reads them
+        from ..timeline.markers import parse_marker_file
+
+        return parse_marker_file(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:

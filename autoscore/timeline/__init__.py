@@ -9,6 +9,9 @@ and the gains the mix chose. The format follows the suffix:
 - ``.xml``: Final Cut Pro 7 XML, which Premiere Pro and DaVinci Resolve import
   (``xmeml``), levels as ``audiolevels`` keyframes.
 
+The other way, ``--notes`` reads the markers of ``.otio``, ``.xml`` and ``.edl`` files as
+notes (``markers``).
+
 The music goes beside the timeline as ``<timeline stem>.music.flac`` (``.wav`` for XML).
 OpenTimelineIO is an optional extra, imported only here and only when asked for.
 """
@@ -27,7 +30,8 @@ if TYPE_CHECKING:
     from ..mixing.mix import MixReport
     from ..models import MediaInfo, Section
 
-__all__ = ["TIMELINE_FORMATS", "check_timeline_path", "music_path_for", "timeline_suffix", "write_timeline"]
+__all__ = ["MARKER_ADAPTERS", "TIMELINE_FORMATS", "check_timeline_path", "music_path_for", "timeline_suffix",
+           "write_timeline"]
 
 TIMELINE_FORMATS: dict[str, str] = {
     ".otio": "OpenTimelineIO",
@@ -37,6 +41,12 @@ _MODULES: dict[str, tuple[str, ...]] = {
     ".otio": ("opentimelineio",),
     ".xml": ("opentimelineio", "otio_fcp_adapter"),
 }
+MARKER_ADAPTERS: dict[str, tuple[str, str]] = {
+    ".otio": ("otio_json", "OpenTimelineIO"),
+    ".xml": ("fcp_xml", "Final Cut Pro 7 XML"),
+    ".edl": ("cmx_3600", "a CMX 3600 EDL"),
+}
+"""Timelines ``--notes`` reads markers from (``markers``): suffix -> (OTIO adapter, what it is)."""
 _MUSIC_SUFFIX = {".otio": ".flac", ".xml": ".wav"}
 
 
