@@ -8,6 +8,7 @@ given. ``serve`` is what ``autoscore emulator`` runs in the foreground.
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import threading
 import time
@@ -179,14 +180,33 @@ def serve(
         limits.append(f"{emulator.per_minute} per {emulator.window:g} s")
     account = f", limits {' and '.join(limits)}" if limits else ""
     sync = f", sync timeout {sync_timeout:g} s" if sync_timeout is not None else ""
+    _stop_on_signals()
     with emulator:
-        say(
-            f"WaveSpeed emulator listening on {emulator.base_url} "
-            f"(latency {latency:g} s, fail rate {fail_rate:g}{account}{sync}). Point autoscore at it with "
-            f"--api-base {emulator.base_url}; stats at {emulator.base_url}/_emulator/stats. Ctrl-C stops it."
-        )
         try:
+            say(
+                f"WaveSpeed emulator listening on {emulator.base_url} "
+                f"(latency {latency:g} s, fail rate {fail_rate:g}{account}{sync}). Point autoscore at it "
+                f"with --api-base {emulator.base_url}; stats at {emulator.base_url}/_emulator/stats. "
+                "Ctrl-C stops it."
+            )
             while True:
                 time.sleep(3600)
         except KeyboardInterrupt:
             say("Emulator stopped.")
+
+
+def _stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM stop the emulator, however it was started.
+
+    A process inherits ignored and blocked signals from whoever started it: a shell's
+    background job ignores SIGINT, and a test runner's worker may block it, and Python
+    then never turns SIGINT into KeyboardInterrupt. A foreground service says what stops
+    it, so it installs both handlers and unblocks both signals itself.
+    """
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, interrupt)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
