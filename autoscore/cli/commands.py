@@ -190,7 +190,7 @@ def plan(ctx: click.Context, /, input: Path, as_json: bool, notes_out: Path | No
         return
     click.echo(
         f"{job.info.path.name}: {job.info.duration:.2f} s, preset {job.preset.name}, "
-        f"backend {job.backend_name}" + (f", notes {job.notes_source}" if job.notes_source else "")
+        f"backend {job.backend_name}" + _sections_from(job.notes_source)
     )
     click.echo("Sections:")
     for s in job.sections:
@@ -212,7 +212,7 @@ def plan(ctx: click.Context, /, input: Path, as_json: bool, notes_out: Path | No
     "-j", "--jobs", type=click.IntRange(1, 16), default=2, show_default=True, help="Files scored at once."
 )
 @run_options
-@click.option("--timeline", type=click.Choice(["otio", "xml"]),
+@click.option("--timeline", type=click.Choice(["otio", "xml", "fcpxml"]),
               help="Also write an editor's timeline beside each output, in this format "
                    "(see score --timeline).")
 @click.option("--force", is_flag=True, help="Score again even where a finished output exists.")
@@ -467,3 +467,10 @@ def _write_notes(path: Path, job: FileJob) -> None:
     header = (f"Sections of {job.info.path.name} (from {origin}), written by autoscore plan --notes-out.\n"
               "Edit the words, times and [energy: ...], then pass this file back with --notes.")
     write_atomically(path, notes_file_text(notes_of_sections(job.sections), header).encode("utf-8"))
+
+
+def _sections_from(source: str) -> str:
+    """Where the plan's sections came from, for its header line."""
+    if source == "cuts":
+        return ", sections from the picture's cuts"
+    return f", notes {source}" if source else ""
