@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import urllib.parse
+import xml.etree.ElementTree as ET
 from fractions import Fraction
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from autoscore.media import ffmpeg as ff
 from autoscore.mixing.duck import build_envelope
 from autoscore.text.presets import load_preset
 from autoscore.timeline import check_timeline_path
+from autoscore.timeline.fcpxml import fcpxml_bytes
 from autoscore.timeline.model import (
     Keyframe,
     Marker,
@@ -319,3 +321,65 @@ def test_score_takes_markers_as_notes(talk: Path, tmp_path: Path) -> None:
     assert job.notes_source == str(path)
     assert job.sections[0].text.startswith("calm opening")
     assert any(w.startswith("cut.xml marker 3") and "past the end" in w for w in job.warnings), job.warnings
+
+
+# -- Final Cut Pro X -----------------------------------------------------------------------------
+
+
+def _seconds(rational: str) -> Fraction:
+    return Fraction(rational.rstrip("s"))
+
+
+def _fcpx_levels(path: Path) -> tuple[ET.Element, list[tuple[float, float]]]:
+    root = ET.parse(path).getroot()
+    (music,) = [c for c in root.iter("clip") if c.get("name") == "autoscore music"]
+    keys = music.findall("./adjust-volume/param[@name='amount']/keyframeAnimation/keyframe")
+    return music, [(float(_seconds(k.get("time", ""))), float(k.get("value", "").removesuffix("dB")))
+                   for k in keys]
+
+
+def test_fcpxml_reads_back_with_volume_keyframes_and_markers(talk: Path, tmp_path: Path) -> None:
+    path = tmp_path / "talk.fcpxml"
+    result = autoscore.score(talk, tmp_path / "talk.scored.mp4", backend="procedural", timeline=path)
+    assert result.mix is not None
+    timeline = otio.adapters.read_from_file(str(path))
+    kinds = sorted(t.kind for t in timeline.tracks)
+    assert kinds == sorted([otio.schema.TrackKind.Video] + [otio.schema.TrackKind.Audio] * 2)
+    for clip in timeline.find_clips():
+        assert _resolve(clip.media_reference.target_url, path.parent).is_file()
+    markers = [m.name for c in timeline.find_clips() for m in c.markers]
+    assert markers == [s.text or f"Section {i}" for i, s in enumerate(result.sections, 1)] + [
+        f"Cut {n}" for n in range(1, len(result.plan.cuts) + 1)]
+
+    # The adapter reads NTSC times at a whole rate, so lengths and levels are checked in the XML itself.
+    music, levels = _fcpx_levels(path)
+    frame = Fraction(1001, 30000)
+    assert abs(_seconds(music.get("duration", "")) - Fraction(result.duration)) <= frame
+    assert ET.parse(path).getroot().find("./resources/format").get("frameDuration") == "1001/30000s"
+    depth = load_preset("default").mix.duck_depth_db
+    (start, _end), = result.mix.speech_regions
+    outside = [db for t, db in levels if t < start - 0.3]
+    under = [db for t, db in levels if t >= start]
+    assert outside and under and max(under) < min(outside)
+    assert np.mean(outside) - np.mean(under) == pytest.approx(depth, abs=2.0)
+
+
+def test_fcpxml_of_an_episode_without_a_picture(tmp_path: Path) -> None:
+    episode = make_media(tmp_path / "episode.wav", video=None, seconds=5)
+    path = tmp_path / "episode.fcpxml"
+    autoscore.score(episode, tmp_path / "episode.scored.wav", backend="procedural", timeline=path)
+    timeline = otio.adapters.read_from_file(str(path))
+    assert sorted(t.kind for t in timeline.tracks if len(t)) == [otio.schema.TrackKind.Audio] * 2
+    assert _fcpx_levels(path)[1]
+
+
+@pytest.mark.parametrize("rate", list(RATES.values()), ids=str)
+def test_an_hour_of_fcpxml_is_exact_at_each_rate(rate: Fraction, tmp_path: Path) -> None:
+    root = ET.fromstring(fcpxml_bytes(_hour_plan(rate, tmp_path)))
+    assert _seconds(root.find("./resources/format").get("frameDuration", "")) == 1 / rate
+    (music,) = [c for c in root.iter("clip") if c.get("name") == "autoscore music"]
+    assert _seconds(music.get("duration", "")) == round(HOUR * rate) / rate
+    markers = root.findall(".//spine/*/marker")
+    assert [m.get("value") for m in markers] == ["first half", "second half", "Cut 1"]
+    assert _seconds(markers[2].get("start", "")) == (round(HOUR * rate) - 1) / rate
+    assert markers[0].get("note") == "calm piano"

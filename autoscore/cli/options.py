@@ -169,7 +169,8 @@ def score_options(f: Any) -> Any:
         click.option(
             "--timeline", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
             help="Also write an editor's timeline with the music and its ducking as keyframes: "
-                 ".otio (OpenTimelineIO) or .xml (Final Cut Pro 7 XML, for Premiere and Resolve).",
+                 ".otio (OpenTimelineIO), .xml (Final Cut Pro 7 XML, for Premiere and Resolve) or .fcpxml "
+                 "(Final Cut Pro X).",
         ),
         click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
     ]

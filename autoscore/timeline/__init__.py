@@ -7,12 +7,14 @@ and the gains the mix chose. The format follows the suffix:
 
 - ``.otio``: OpenTimelineIO JSON (``otio_io``), levels in a documented metadata schema;
 - ``.xml``: Final Cut Pro 7 XML, which Premiere Pro and DaVinci Resolve import
-  (``xmeml``), levels as ``audiolevels`` keyframes.
+  (``xmeml``), levels as ``audiolevels`` keyframes;
+- ``.fcpxml``: Final Cut Pro X XML (``fcpxml``), levels as ``adjust-volume`` keyframes.
 
 The other way, ``--notes`` reads the markers of ``.otio``, ``.xml`` and ``.edl`` files as
 notes (``markers``).
 
-The music goes beside the timeline as ``<timeline stem>.music.flac`` (``.wav`` for XML).
+The music goes beside the timeline as ``<timeline stem>.music.flac`` (``.wav`` for either
+XML: Final Cut reads no FLAC).
 OpenTimelineIO is an optional extra, imported only here and only when asked for.
 """
 
@@ -36,10 +38,12 @@ __all__ = ["MARKER_ADAPTERS", "TIMELINE_FORMATS", "check_timeline_path", "music_
 TIMELINE_FORMATS: dict[str, str] = {
     ".otio": "OpenTimelineIO",
     ".xml": "Final Cut Pro 7 XML (Premiere Pro, DaVinci Resolve)",
+    ".fcpxml": "Final Cut Pro X XML",
 }
 _MODULES: dict[str, tuple[str, ...]] = {
     ".otio": ("opentimelineio",),
     ".xml": ("opentimelineio", "otio_fcp_adapter"),
+    ".fcpxml": ("opentimelineio", "otio_fcpx_xml_adapter"),
 }
 MARKER_ADAPTERS: dict[str, tuple[str, str]] = {
     ".otio": ("otio_json", "OpenTimelineIO"),
@@ -47,7 +51,7 @@ MARKER_ADAPTERS: dict[str, tuple[str, str]] = {
     ".edl": ("cmx_3600", "a CMX 3600 EDL"),
 }
 """Timelines ``--notes`` reads markers from (``markers``): suffix -> (OTIO adapter, what it is)."""
-_MUSIC_SUFFIX = {".otio": ".flac", ".xml": ".wav"}
+_MUSIC_SUFFIX = {".otio": ".flac", ".xml": ".wav", ".fcpxml": ".wav"}
 
 
 def music_path_for(timeline: Path) -> Path:

@@ -40,6 +40,7 @@ def plan_timeline(timeline: Path, info: MediaInfo, sections: tuple[Section, ...]
         has_video=info.video is not None, has_audio=info.audio is not None,
         original_gain_db=mix.final_gain_db,
         music=MusicClip(music_path.resolve(), music_seconds, gain_db, keyframes), markers=markers,
+        width=info.video.width if info.video else 0, height=info.video.height if info.video else 0,
     )
 
 
@@ -57,10 +58,13 @@ def write(timeline: Path, info: MediaInfo, sections: tuple[Section, ...], cuts: 
     music_path = music_path_for(timeline)
     write_music(music, music_path)
     plan = plan_timeline(timeline, info, sections, cuts, music_path, music.duration, mix)
-    if timeline.suffix.lower() == ".xml":
-        from .xmeml import xmeml_bytes
-
-        data = xmeml_bytes(plan)
+    suffix = timeline.suffix.lower()
+    if suffix in (".xml", ".fcpxml"):
+        if suffix == ".xml":
+            from .xmeml import xmeml_bytes as to_bytes
+        else:
+            from .fcpxml import fcpxml_bytes as to_bytes
+        data = to_bytes(plan)
         with atomic_output(timeline) as tmp:
             tmp.write_bytes(data)
     else:

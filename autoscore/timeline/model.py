@@ -115,6 +115,9 @@ class TimelinePlan:
     """The final gain the mix gave the original (the editor's starting level for it)."""
     music: MusicClip
     markers: tuple[Marker, ...]
+    width: int = 0
+    height: int = 0
+    """The picture's size (0 without one): FCP X formats state it."""
 
 
 def thin_envelope(times: np.ndarray, duck_db: np.ndarray, gain_db: float, duration: float

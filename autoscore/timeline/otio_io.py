@@ -95,8 +95,13 @@ def _marker(clock: _Clock, m: Marker, *, fcp: bool) -> otio.schema.Marker:
                               metadata=metadata, comment=m.comment)
 
 
-def build_timeline(plan: TimelinePlan, base: Path, *, fcp: bool = False) -> otio.schema.Timeline:
-    """The timeline of ``plan``; media URLs relative to ``base`` unless ``fcp`` (FCP7 XML)."""
+def build_timeline(plan: TimelinePlan, base: Path, *, fcp: bool = False, spine: bool = False
+                   ) -> otio.schema.Timeline:
+    """The timeline of ``plan``; media URLs relative to ``base`` unless ``fcp`` (FCP XML, 7 or X).
+
+    ``spine``: an input without a picture gets a video track holding one gap, because the
+    FCP X adapter connects audio clips to an item of the (video) spine.
+    """
     clock = _Clock(plan)
     drop_frame = plan.rate.denominator == 1001 and plan.rate.numerator in (30000, 60000)
     meta: dict[str, Any] = {"autoscore": {
@@ -119,6 +124,10 @@ def build_timeline(plan: TimelinePlan, base: Path, *, fcp: bool = False) -> otio
     if plan.has_video:
         picture = otio.schema.Track(name="Picture", kind=otio.schema.TrackKind.Video)
         picture.append(original(plan.source.name))
+        timeline.tracks.append(picture)
+    elif spine:
+        picture = otio.schema.Track(name="Picture", kind=otio.schema.TrackKind.Video)
+        picture.append(otio.schema.Gap(source_range=whole))
         timeline.tracks.append(picture)
     if plan.has_audio:
         track = otio.schema.Track(name="Original audio", kind=otio.schema.TrackKind.Audio)
