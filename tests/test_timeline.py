@@ -383,3 +383,19 @@ def test_an_hour_of_fcpxml_is_exact_at_each_rate(rate: Fraction, tmp_path: Path)
     assert [m.get("value") for m in markers] == ["first half", "second half", "Cut 1"]
     assert _seconds(markers[2].get("start", "")) == (round(HOUR * rate) - 1) / rate
     assert markers[0].get("note") == "calm piano"
+
+
+def test_in_memory_clips_refuse_a_timeline() -> None:
+    """A moviepy clip or pydub segment has no file to point at: the option is refused, not ignored."""
+    from moviepy import ColorClip
+
+    from autoscore.integrations.moviepy import score_clip
+
+    with pytest.raises(OptionError, match="timeline"):
+        score_clip(ColorClip((16, 16), (0, 0, 0), duration=1), timeline="cut.otio")
+    from autoscore.integrations.pydub import _pydub, score_segment
+
+    AudioSegment = _pydub()  # the class, found the way the integration finds it
+
+    with pytest.raises(OptionError, match="timeline"):
+        score_segment(AudioSegment.silent(500), timeline="cut.otio")

@@ -76,7 +76,7 @@ def score_clip(
     duration = _duration_of(clip)
     if not 8000 <= audio_fps <= 192000:
         raise OptionError(f"audio_fps {audio_fps} is out of range: use 8000 to 192000 (44100 or 48000).")
-    for name in ("format", "stems", "report", "music_track", "dry_run"):
+    for name in ("format", "stems", "report", "music_track", "dry_run", "timeline"):
         if getattr(opts, name) not in (None, False):
             raise OptionError(f"A moviepy clip does not take {name!r}: its audio is returned, not written.")
     note_list, notes_source, warnings = _notes(opts.notes)

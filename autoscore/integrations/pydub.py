@@ -17,6 +17,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from ..errors import OptionError
 from ..media.ffmpeg import ffmpeg_exe
 from ..media.files import scratch_folder
 from ..options import ScoreOptions
@@ -50,6 +51,9 @@ def score_segment(segment: Any, options: ScoreOptions | None = None, **changes: 
     """``segment`` with music mixed under it, as a new ``AudioSegment`` of the same length."""
     from ..pipeline import score
 
+    if ScoreOptions.of(options, **changes).timeline is not None:
+        raise OptionError("A pydub segment does not take 'timeline': its media lives only in memory, so a "
+                          "timeline would point at nothing. Export it and use autoscore.score.")
     segment_class = _pydub()
     with scratch_folder("autoscore-pydub-") as work:
         source, scored = work / "input.wav", work / "scored.wav"
