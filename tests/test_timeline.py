@@ -293,6 +293,29 @@ def test_markers_written_by_the_adapters_read_back_as_notes(adapter: str, suffix
     ]
 
 
+def test_fcpxml_clip_markers_read_back_as_notes(tmp_path: Path) -> None:
+    """The FCP X writer keeps markers on clips only (the sequence's are dropped)."""
+    path = tmp_path / "cut.fcpxml"
+    otio.adapters.write_to_file(_marked_timeline(), str(path), adapter_name="fcpx_xml")
+    notes = autoscore.text.notes.parse_notes(path).notes
+    assert [(n.start, n.end, n.text) for n in notes] == [(5.0, None, "the reveal")]
+
+
+@pytest.mark.parametrize("rate", list(RATES.values()), ids=str)
+def test_markers_of_our_own_fcpxml_come_back_within_a_frame(rate: Fraction, tmp_path: Path) -> None:
+    path = tmp_path / "hour.fcpxml"
+    path.write_bytes(fcpxml_bytes(_hour_plan(rate, tmp_path)))
+    notes = autoscore.text.notes.parse_notes(path).notes
+    assert [n.text for n in notes] == ["first half", "second half", "Cut 1"]
+    frame = 1 / int(rate)  # the FCP X reader counts 29.97 as 29 frames a second and truncates
+    expected = [(0.0, 1800.0), (1800.0, HOUR), (float((round(HOUR * rate) - 1) / rate), None)]
+    for note, (start, end) in zip(notes, expected, strict=True):
+        assert note.start == pytest.approx(start, abs=1.01 * frame)
+        assert (note.end is None) == (end is None)
+        if end is not None:
+            assert note.end == pytest.approx(end, abs=2.01 * frame)  # start and length, each truncated
+
+
 def test_edl_locators_read_back_as_notes(tmp_path: Path) -> None:
     """The CMX reader starts the timeline at the first event and reads only clip locators."""
     path = tmp_path / "cut.edl"
@@ -302,10 +325,10 @@ def test_edl_locators_read_back_as_notes(tmp_path: Path) -> None:
     assert (note.start, note.text.lower()) == (3.0, "the reveal")
 
 
-@pytest.mark.parametrize("suffix", [".otio", ".xml", ".edl"])
+@pytest.mark.parametrize("suffix", [".otio", ".xml", ".fcpxml", ".edl"])
 def test_a_timeline_without_markers_or_unreadable_says_so(suffix: str, tmp_path: Path) -> None:
     path = tmp_path / f"cut{suffix}"
-    adapter = {".otio": "otio_json", ".xml": "fcp_xml", ".edl": "cmx_3600"}[suffix]
+    adapter = {".otio": "otio_json", ".xml": "fcp_xml", ".fcpxml": "fcpx_xml", ".edl": "cmx_3600"}[suffix]
     otio.adapters.write_to_file(_marked_timeline(markers=False), str(path), adapter_name=adapter)
     with pytest.raises(NotesError, match="has no markers"):
         autoscore.text.notes.parse_notes(path)

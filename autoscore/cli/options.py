@@ -75,7 +75,7 @@ def job_options(f: Any) -> Any:
             "-n",
             type=click.Path(dir_okay=False, path_type=Path),
             help="Scene notes: timestamped text, SRT, WebVTT or JSON; or an editor's markers in a .otio, "
-                 ".xml (Final Cut Pro 7) or .edl timeline.",
+                 ".xml (Final Cut Pro 7), .fcpxml or .edl timeline.",
         ),
         spec_option("backend", "--backend", "-b", default="auto", show_default=True),
         click.option("--prompt", help="Replace the preset's style prompt."),

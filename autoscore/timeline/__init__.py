@@ -48,6 +48,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
 MARKER_ADAPTERS: dict[str, tuple[str, str]] = {
     ".otio": ("otio_json", "OpenTimelineIO"),
     ".xml": ("fcp_xml", "Final Cut Pro 7 XML"),
+    ".fcpxml": ("fcpx_xml", "Final Cut Pro X XML"),
     ".edl": ("cmx_3600", "a CMX 3600 EDL"),
 }
 """Timelines ``--notes`` reads markers from (``markers``): suffix -> (OTIO adapter, what it is)."""

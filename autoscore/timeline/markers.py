@@ -12,6 +12,11 @@ clip (what an EDL's ``* LOC:`` lines become) are on the clip's source clock and 
 moved to where the clip sits. The timeline's starting timecode is not added: notes count
 from the start of the video.
 
+FCPXML: markers sit on clips (FCP X has no others), on the clip's clock; the FCP X reader
+counts an NTSC rate as the whole number below it (29 for 29.97) and truncates to its frames,
+so a marker may arrive up to 1/29 s early (a marker on a gap, the spine of an audio-only
+timeline, is not read at all).
+
 EDLs: the CMX reader keeps only locators on events (``* LOC:``), starts the timeline at
 the first event (a record start of 01:00:00:00 is 0 s), and reads timecode frames at 24
 fps because an EDL does not say its rate (a locator at ``:12`` frames of a 25 fps cut
@@ -76,8 +81,10 @@ def _markers_of(otio: Any, timeline: Any) -> list[tuple[float, float, str, str]]
 
 
 def _plain(marker: Any) -> tuple[float, float, str, str]:
+    """A marker one frame long is a point: that is how FCP X (and autoscore's FCPXML) write one."""
     r = marker.marked_range
-    return (r.start_time.to_seconds(), r.duration.to_seconds(), " ".join(str(marker.name or "").split()),
+    length = r.duration.to_seconds() if r.duration.value > 1 else 0.0
+    return (r.start_time.to_seconds(), length, " ".join(str(marker.name or "").split()),
             " ".join(str(getattr(marker, "comment", "") or "").split()))
 
 
