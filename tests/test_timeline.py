@@ -422,3 +422,21 @@ def test_in_memory_clips_refuse_a_timeline() -> None:
 
     with pytest.raises(OptionError, match="timeline"):
         score_segment(AudioSegment.silent(500), timeline="cut.otio")
+
+
+def test_a_timeline_that_cannot_be_written_takes_its_music_with_it(talk: Path, tmp_path: Path) -> None:
+    from autoscore.media.pcm import PcmFile
+    from autoscore.media.probe import probe
+    from autoscore.mixing.mix import MixReport
+    from autoscore.timeline.export import write
+
+    raw = tmp_path / "music.f32"
+    np.zeros((48000, 2), np.float32).tofile(raw)
+    envelope = build_envelope([(0.2, 0.6)], 1.0, load_preset("default").mix)
+    mix = MixReport(None, None, -10.0, 0.0, None, -1.0, ((0.2, 0.6),), envelope, 0.0, np.zeros(10))
+    blocked = tmp_path / "cut.otio"
+    blocked.mkdir()  # the rename onto it fails after the music is written
+    with pytest.raises(OSError):
+        write(blocked, probe(talk), (), (), PcmFile(raw, 48000), mix)
+    assert not (tmp_path / "cut.music.flac").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.otio", "music.f32"]

@@ -55,21 +55,30 @@ def write_music(music: PcmFile, path: Path) -> None:
 
 def write(timeline: Path, info: MediaInfo, sections: tuple[Section, ...], cuts: tuple[float, ...],
           music: PcmFile, mix: MixReport) -> Path:
+    """The music, then the timeline that points at it; a timeline that fails takes its music with it."""
     music_path = music_path_for(timeline)
-    write_music(music, music_path)
     plan = plan_timeline(timeline, info, sections, cuts, music_path, music.duration, mix)
+    write_music(music, music_path)
+    try:
+        _write_timeline(timeline, plan)
+    except BaseException:
+        music_path.unlink(missing_ok=True)
+        raise
+    return timeline
+
+
+def _write_timeline(timeline: Path, plan: TimelinePlan) -> None:
     suffix = timeline.suffix.lower()
-    if suffix in (".xml", ".fcpxml"):
-        if suffix == ".xml":
-            from .xmeml import xmeml_bytes as to_bytes
-        else:
-            from .fcpxml import fcpxml_bytes as to_bytes
-        data = to_bytes(plan)
-        with atomic_output(timeline) as tmp:
-            tmp.write_bytes(data)
-    else:
+    if suffix == ".otio":
         from .otio_io import write_otio
 
         with atomic_output(timeline) as tmp:
             write_otio(plan, tmp)
-    return timeline
+        return
+    if suffix == ".xml":
+        from .xmeml import xmeml_bytes as to_bytes
+    else:
+        from .fcpxml import fcpxml_bytes as to_bytes
+    data = to_bytes(plan)
+    with atomic_output(timeline) as tmp:
+        tmp.write_bytes(data)
