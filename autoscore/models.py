@@ -105,6 +105,9 @@ class MediaInfo:
     chapters: tuple[Chapter, ...] = ()
     extra_streams: int = 0
     """Streams other than the first video and first audio (subtitles, data, more audio)."""
+    timecode: str | None = None
+    """The start timecode the file carries (``01:00:00:00``; ``;`` before the frames when
+    drop-frame), which an editor's timeline starts at; None when it carries none."""
 
     @property
     def is_audio_only(self) -> bool:

@@ -37,6 +37,7 @@ from autoscore.timeline.model import (
     frame_rate,
     frames,
     thin_envelope,
+    timecode_seconds,
 )
 from autoscore.timeline.otio_io import build_timeline
 from autoscore.timeline.xmeml import xmeml_bytes
@@ -440,3 +441,31 @@ def test_a_timeline_that_cannot_be_written_takes_its_music_with_it(talk: Path, t
         write(blocked, probe(talk), (), (), PcmFile(raw, 48000), mix)
     assert not (tmp_path / "cut.music.flac").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.otio", "music.f32"]
+
+
+@pytest.mark.parametrize(("stamp", "suffix"), [("01:00:00;00", ".otio"), ("10:00:00:00", ".xml")])
+def test_the_timeline_starts_at_the_inputs_timecode(stamp: str, suffix: str, tmp_path: Path) -> None:
+    """A camera file that starts at 01:00:00;00 (29.97 drop-frame) or 10:00:00:00 gives a
+    timeline that starts there, and the music still runs the clip's length from that start."""
+    clip = tmp_path / "camera.mov"
+    ff.run(["-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=160x90:r=30000/1001:d=4",
+            "-f", "lavfi", "-i", "sine=d=4", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac",
+            "-timecode", stamp, str(clip)], what="make camera.mov")
+    path = tmp_path / f"camera{suffix}"
+    result = autoscore.score(clip, tmp_path / "camera.scored.mov", backend="procedural", timeline=path)
+    timeline = otio.adapters.read_from_file(str(path))
+    rate = 30000 / 1001
+    start = timeline.global_start_time
+    assert start is not None
+    assert otio.opentime.to_timecode(start, rate, drop_frame=";" in stamp) == stamp
+    music = _music_clip(timeline)
+    assert abs(music.source_range.duration.to_seconds() - result.duration) <= 1 / rate + 1e-9
+
+
+def test_timecode_seconds_follow_smpte_drop_frame() -> None:
+    ntsc = Fraction(30000, 1001)
+    for stamp in ("00:00:00;00", "00:01:00;02", "00:10:00;00", "01:00:00;00", "23:59:59;29"):
+        ours = timecode_seconds(stamp, ntsc)
+        assert ours == pytest.approx(otio.opentime.from_timecode(stamp, 30000 / 1001).to_seconds(), abs=1e-6)
+    assert timecode_seconds("01:00:00:00", Fraction(25)) == 3600.0
+    assert timecode_seconds(None, Fraction(25)) == 0.0

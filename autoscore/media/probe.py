@@ -131,7 +131,10 @@ def media_info_from_ffprobe(p: Path, data: dict[str, Any]) -> MediaInfo:
         )
         for c in data.get("chapters", [])
     )
-    return MediaInfo(p, duration, str(fmt.get("format_name", "")), video, audio, chapters, extra)
+    tags = [fmt.get("tags", {}), *(s.get("tags", {}) for s in data.get("streams", []))]
+    stamps = [str(t.get("timecode", "")) for t in tags]
+    timecode = next((t for t in stamps if _TIMECODE_VALUE.fullmatch(t)), None)
+    return MediaInfo(p, duration, str(fmt.get("format_name", "")), video, audio, chapters, extra, timecode)
 
 
 _INPUT = re.compile(r"^Input #0, (?P<fmt>[^,]+(?:,[^ ]+?)*), from")
@@ -142,6 +145,8 @@ _STREAM = re.compile(
 )
 _CHAPTER = re.compile(r"^\s*Chapter #0:\d+: start (?P<start>-?[\d.]+), end (?P<end>-?[\d.]+)")
 _TITLE = re.compile(r"^\s*title\s*: (?P<title>.*)$")
+_TIMECODE_VALUE = re.compile(r"\d{2}:\d{2}:\d{2}[:;.]\d{2}")
+_TIMECODE = re.compile(r"^\s*timecode\s*: (?P<tc>\d{2}:\d{2}:\d{2}[:;.]\d{2})\s*$")
 _FPS = re.compile(r"(?P<fps>[\d.]+)(?P<k>k?) fps")
 _TBR = re.compile(r"(?P<fps>[\d.]+)(?P<k>k?) tbr")
 _SIZE = re.compile(r"(?<![\dx])(?P<w>\d{2,5})x(?P<h>\d{2,5})(?![\dx])")
@@ -188,6 +193,7 @@ def media_info_from_banner(p: Path, banner: str) -> MediaInfo:
     extra = 0
     chapters: list[Chapter] = []
     in_chapter = False
+    timecode: str | None = None
     for line in banner.splitlines():
         if line.startswith("Output #") or line.startswith("Stream mapping"):
             break
@@ -201,6 +207,8 @@ def media_info_from_banner(p: Path, banner: str) -> MediaInfo:
         elif in_chapter and (m := _TITLE.match(line)) and chapters and not chapters[-1].title:
             last = chapters[-1]
             chapters[-1] = Chapter(last.start, last.end, m.group("title").strip())
+        elif (m := _TIMECODE.match(line)) and timecode is None:
+            timecode = m.group("tc")
         elif m := _STREAM.match(line):
             in_chapter = False
             idx, kind, rest = int(m.group("idx")), m.group("kind"), m.group("rest")
@@ -218,4 +226,4 @@ def media_info_from_banner(p: Path, banner: str) -> MediaInfo:
                 audio = AudioStream(idx, _codec(rest), int(hz.group("hz")) if hz else 0, _channels(rest))
             else:
                 extra += 1
-    return MediaInfo(p, duration, fmt, video, audio, tuple(chapters), extra)
+    return MediaInfo(p, duration, fmt, video, audio, tuple(chapters), extra, timecode)

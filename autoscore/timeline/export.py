@@ -17,7 +17,15 @@ from ..media.pcm import PcmFile
 from ..mixing.mix import MixReport
 from ..models import MediaInfo, Section
 from . import music_path_for
-from .model import MusicClip, TimelinePlan, cut_markers, frame_rate, section_markers, thin_envelope
+from .model import (
+    MusicClip,
+    TimelinePlan,
+    cut_markers,
+    frame_rate,
+    section_markers,
+    thin_envelope,
+    timecode_seconds,
+)
 
 __all__ = ["plan_timeline", "write", "write_music"]
 
@@ -34,8 +42,9 @@ def plan_timeline(timeline: Path, info: MediaInfo, sections: tuple[Section, ...]
     keyframes = thin_envelope(times, env.duck_db, gain_db, music_seconds)
     markers = section_markers([(s.start, s.end, s.text, s.prompt) for s in sections])
     markers += cut_markers(cuts, info.duration)
+    rate = frame_rate(info.video.fps if info.video else None)
     return TimelinePlan(
-        name=info.path.stem, rate=frame_rate(info.video.fps if info.video else None), start=0.0,
+        name=info.path.stem, rate=rate, start=timecode_seconds(info.timecode, rate),
         source=info.path.resolve(), duration=info.duration,
         has_video=info.video is not None, has_audio=info.audio is not None,
         original_gain_db=mix.final_gain_db,

@@ -16,6 +16,7 @@ a few hours.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -118,6 +119,20 @@ class TimelinePlan:
     width: int = 0
     height: int = 0
     """The picture's size (0 without one): FCP X formats state it."""
+
+
+def timecode_seconds(timecode: str | None, rate: Fraction) -> float:
+    """Seconds from 00:00:00:00 to ``timecode`` at ``rate``; drop-frame (``;``) at 29.97 and
+    59.94 skips the frame numbers SMPTE drops (2 or 4 a minute, except every tenth minute)."""
+    if not timecode:
+        return 0.0
+    h, m, s, f = (int(x) for x in re.split(r"[:;.]", timecode))
+    nominal = round(float(rate))
+    number = ((h * 60 + m) * 60 + s) * nominal + f
+    if ";" in timecode and rate.denominator == 1001:
+        minutes = h * 60 + m
+        number -= (nominal // 15) * (minutes - minutes // 10)
+    return float(number / rate)
 
 
 def thin_envelope(times: np.ndarray, duck_db: np.ndarray, gain_db: float, duration: float
