@@ -469,3 +469,13 @@ def test_timecode_seconds_follow_smpte_drop_frame() -> None:
         assert ours == pytest.approx(otio.opentime.from_timecode(stamp, 30000 / 1001).to_seconds(), abs=1e-6)
     assert timecode_seconds("01:00:00:00", Fraction(25)) == 3600.0
     assert timecode_seconds(None, Fraction(25)) == 0.0
+
+
+def test_fcp7_audio_clips_name_their_source_track(talk: Path, tmp_path: Path) -> None:
+    """Premiere's own FCP 7 XML gives each audio clip a <sourcetrack>; ours does too."""
+    path = tmp_path / "talk.xml"
+    autoscore.score(talk, tmp_path / "talk.scored.mp4", backend="procedural", timeline=path)
+    root = ET.parse(path).getroot()
+    items = [i for a in root.iter("audio") for t in a.findall("track") for i in t.findall("clipitem")]
+    assert len(items) == 2
+    assert all(i.findtext("sourcetrack/mediatype") == "audio" for i in items)

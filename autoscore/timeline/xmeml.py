@@ -8,7 +8,10 @@ no notion of audio levels, so this module adds them to its output with ElementTr
   clip's start, ``<value>`` a linear gain, 1 = 0 dB, at most 3.98109 = +12 dB as FCP 7,
   Premiere and Resolve read it);
 - on the original's audio clip, the same filter with a fixed ``<value>``: the mix's final
-  gain on the original.
+  gain on the original;
+- on every audio clip, the ``<sourcetrack>`` (audio, channel track 1) that Premiere's own
+  FCP 7 XML carries and the adapter leaves out, so each clip says which of its file's
+  tracks it plays.
 
 Paths: the adapter writes ``<pathurl>`` as the absolute ``file://`` URL it is given, the
 only form FCP 7 and Premiere resolve; moved to another machine, the editor relinks the
@@ -25,7 +28,7 @@ from ..errors import AutoscoreError
 from .model import Keyframe, TimelinePlan, frames
 from .otio_io import MUSIC_CLIP_NAME, ORIGINAL_AUDIO_NAME, fcp_xml_string
 
-__all__ = ["MAX_LEVEL", "add_levels", "level_value", "xmeml_bytes"]
+__all__ = ["MAX_LEVEL", "add_levels", "add_source_tracks", "level_value", "xmeml_bytes"]
 
 MAX_LEVEL = 3.98109
 """+12 dB, the top of the ``level`` parameter's range in FCP 7 XML."""
@@ -94,10 +97,22 @@ def _frame_keyframes(keyframes: Sequence[Keyframe], plan: TimelinePlan) -> list[
     return out
 
 
+def add_source_tracks(root: ET.Element) -> None:
+    """Give every audio clip item a ``<sourcetrack>`` naming the file's first audio track."""
+    for audio in root.iter("audio"):
+        for track in audio.findall("track"):
+            for item in track.findall("clipitem"):
+                if item.find("sourcetrack") is None:
+                    source = _sub(item, "sourcetrack")
+                    _sub(source, "mediatype", "audio")
+                    _sub(source, "trackindex", "1")
+
+
 def xmeml_bytes(plan: TimelinePlan) -> bytes:
     """The whole FCP 7 XML document for ``plan``, levels included."""
     root = ET.fromstring(fcp_xml_string(plan))
     add_levels(root, plan)
+    add_source_tracks(root)
     ET.indent(root)
     body: bytes = ET.tostring(root, encoding="utf-8")
     return b'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE xmeml>\n' + body + b"\n"
