@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
+import threading
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -421,43 +423,6 @@ def emulator(port: int, latency: float, fail_rate: float, seed: int, api_key: st
           max_running=max_running, per_minute=per_minute, window=window, sync_timeout=sync_timeout, ttl=ttl)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the group and map every failure to one line and an exit code."""
-    try:
-        code = cli.main(args=argv, prog_name="autoscore", standalone_mode=False)
-        if isinstance(code, int) and code:
-            sys.exit(code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except AutoscoreError as exc:
-        if _state["debug"]:
-            traceback.print_exc()
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
-        sys.exit(130)
-    except Exception as exc:  # a bug: still one line unless --debug
-        if _state["debug"]:
-            traceback.print_exc()
-        click.echo(f"Error: internal error: {redact(repr(exc))}; run again with --debug and report it.",
-                   err=True)
-        sys.exit(1)
-    sys.exit(0)
-
-
-if __name__ == "__main__":
-    main()
-
-__all__ = ["cli", "main"]
-
-
 def _write_notes(path: Path, job: FileJob) -> None:
     """The job's sections as an ordinary notes file, whole or not at all."""
     from ..media.files import write_atomically
@@ -474,3 +439,72 @@ def _sections_from(source: str) -> str:
     if source == "cuts":
         return ", sections from the picture's cuts"
     return f", notes {source}" if source else ""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, as containers, Dask's nanny and process managers stop a program.
+
+    Raised in the main thread like Ctrl-C's KeyboardInterrupt, so the same ``finally``
+    blocks and context managers run: no ``.part`` output, no scratch folder left behind.
+    """
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+def _stopped() -> NoReturn:
+    click.echo("Stopped (SIGTERM); nothing half-written was left behind.", err=True)
+    sys.exit(143)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the group and map every failure to one line and an exit code."""
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        _run(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(argv: list[str] | None) -> None:
+    try:
+        code = cli.main(args=argv, prog_name="autoscore", standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort as exc:  # click turns KeyboardInterrupt (and so SIGTERM) into Abort
+        if isinstance(exc.__cause__, Terminated):
+            _stopped()
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except AutoscoreError as exc:
+        if _state["debug"]:
+            traceback.print_exc()
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except Terminated:
+        _stopped()
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except Exception as exc:  # a bug: still one line unless --debug
+        if _state["debug"]:
+            traceback.print_exc()
+        click.echo(f"Error: internal error: {redact(repr(exc))}; run again with --debug and report it.",
+                   err=True)
+        sys.exit(1)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
+
+__all__ = ["cli", "main"]
