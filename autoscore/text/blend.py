@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from ..models import Section
 from .notes import format_time
 from .presets import Preset
-from .sections import continuity_terms, drop_phrases, energy_words, shared_tempo
+from .sections import comma_phrases, continuity_terms, drop_phrases, energy_words, shared_tempo, unique_words
 
 __all__ = ["MAX_BLEND_PROMPT", "Clause", "blend_prompt"]
 
@@ -59,7 +59,8 @@ def blend_prompt(clauses: Sequence[Clause], preset: Preset, *, style: str | None
     tempo = shared_tempo(preset, style)
     withouts = [_without(c.sections) for c in clauses]
     everywhere = [x for x in withouts[0] if all(x.lower() in map(str.lower, w) for w in withouts[1:])]
-    negatives = _unique([p for c in clauses for s in c.sections for p in _phrases(s.negative_prompt)])
+    negatives = unique_words([p for c in clauses for s in c.sections
+                              for p in comma_phrases(s.negative_prompt)])
     excluded = {x.lower() for w in withouts for x in w}
     avoid = [n for n in negatives if n.lower() not in excluded]
     timed = "; ".join(
@@ -70,8 +71,8 @@ def blend_prompt(clauses: Sequence[Clause], preset: Preset, *, style: str | None
     avoid_text = ", ".join(f"no {n}" for n in avoid)
     parts = [style_text, timed, avoid_text, continuity_terms(preset, tempo, everywhere)]
     for index in (2, 0):  # "no vocals" wording first, then the style's tail; each keeps one phrase
-        while len(_joined(parts)) > MAX_BLEND_PROMPT and len(_phrases(parts[index])) > 1:
-            parts[index] = ", ".join(_phrases(parts[index])[:-1])
+        while len(_joined(parts)) > MAX_BLEND_PROMPT and len(comma_phrases(parts[index])) > 1:
+            parts[index] = ", ".join(comma_phrases(parts[index])[:-1])
     return _joined(parts), ", ".join(negatives)
 
 
@@ -79,8 +80,8 @@ def _clause(clause: Clause, tempo: float) -> str:
     """Scene words, colour, tempo, energy and ``no X`` of one clause, as comma phrases."""
     sections = clause.sections
     mods = [(k, v) for s in sections for k, v in s.modifiers]
-    moods = _unique([v for k, v in mods if k == "mood"])
-    featured = _unique([i for k, v in mods if k == "instruments" for i in _phrases(v)])
+    moods = unique_words([v for k, v in mods if k == "mood"])
+    featured = unique_words([i for k, v in mods if k == "instruments" for i in comma_phrases(v)])
     tempos = [v for k, v in mods if k == "tempo" and v.strip() != f"{tempo:g}"]
     length = sum(max(0.0, s.end - s.start) for s in sections)
     energy = (sum(s.energy * max(0.0, s.end - s.start) for s in sections) / length if length > 0
@@ -97,22 +98,8 @@ def _clause(clause: Clause, tempo: float) -> str:
 
 
 def _without(sections: Sequence[Section]) -> list[str]:
-    return _unique([v for s in sections for k, v in s.modifiers if k == "no"])
+    return unique_words([v for s in sections for k, v in s.modifiers if k == "no"])
 
 
 def _joined(parts: Sequence[str]) -> str:
     return ". ".join(p for p in parts if p)
-
-
-def _phrases(text: str) -> list[str]:
-    return [p.strip() for p in text.split(",") if p.strip()]
-
-
-def _unique(items: Sequence[str]) -> list[str]:
-    seen: set[str] = set()
-    out = []
-    for item in items:
-        if item.lower() not in seen:
-            seen.add(item.lower())
-            out.append(item)
-    return out

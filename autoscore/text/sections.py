@@ -39,11 +39,13 @@ __all__ = [
     "MAX_PROMPT",
     "SectionsResult",
     "build_sections",
+    "comma_phrases",
     "continuity_terms",
     "drop_phrases",
     "energy_words",
     "is_silent",
     "shared_tempo",
+    "unique_words",
 ]
 
 MAX_PROMPT = 400
@@ -409,14 +411,15 @@ def _section(
     index: int, span: _Span, arc: str, energy: float, tempo: float,
     preset: Preset, prompt: str | None, negative: str | None,
 ) -> Section:
-    without = _unique([v for k, v in span.modifiers if k == "no"])
-    negatives = _unique([*_split(preset.music.negative), *_split(negative or ""), *without])
+    without = unique_words([v for k, v in span.modifiers if k == "no"])
+    negatives = unique_words([*comma_phrases(preset.music.negative), *comma_phrases(negative or ""),
+                              *without])
     text = "; ".join(span.texts)
     modifiers = tuple(span.modifiers)
     if is_silent(span):
         return Section(index, span.start, span.end, text, "", ", ".join(negatives), arc, 0.0, modifiers)
     style = drop_phrases(prompt if prompt is not None else preset.music.style, without)
-    featured = _unique([i for k, v in span.modifiers if k == "instruments" for i in _split(v)])
+    featured = unique_words([i for k, v in span.modifiers if k == "instruments" for i in comma_phrases(v)])
     moods = [v for k, v in span.modifiers if k == "mood"]
     colour = ", ".join([*(f"{m} mood" for m in moods), *(f"featuring {i}" for i in featured)])
     avoid_preset = [n for n in negatives if n not in without]
@@ -457,20 +460,17 @@ def _fit(parts: list[_Part]) -> str:
         trimmable = [p for p in parts if p.trim_order is not None]
         for part in sorted(trimmable, key=lambda p: p.trim_order[pass_index] if p.trim_order else 0):
             while len(joined()) > MAX_PROMPT and part.text:
-                phrases = _phrases(part.text)
+                phrases = comma_phrases(part.text)
                 if pass_index == 0 and len(phrases) <= part.keep:
                     break
                 part.text = _shorten(part.text)
     return joined()
 
 
-def _phrases(text: str) -> list[str]:
-    return [p.strip() for p in text.split(",") if p.strip()]
-
 
 def _shorten(text: str) -> str:
     """Drop the last comma phrase; a single phrase loses its last word."""
-    phrases = _phrases(text)
+    phrases = comma_phrases(text)
     if len(phrases) > 1:
         return ", ".join(phrases[:-1])
     return " ".join(text.split()[:-1])
@@ -488,18 +488,20 @@ def drop_phrases(style: str, without: Sequence[str]) -> str:
     if not without:
         return style
     kept = []
-    for phrase in _phrases(style):
+    for phrase in comma_phrases(style):
         pieces = [p for p in re.split(r"\s+and\s+", phrase) if not any(_names(p, x) for x in without)]
         if pieces:
             kept.append(" and ".join(pieces))
     return ", ".join(kept) or style
 
 
-def _split(text: str) -> list[str]:
+def comma_phrases(text: str) -> list[str]:
+    """The comma-separated phrases of ``text``, stripped, empty ones dropped."""
     return [p.strip() for p in text.split(",") if p.strip()]
 
 
-def _unique(items: Sequence[str]) -> list[str]:
+def unique_words(items: Sequence[str]) -> list[str]:
+    """``items`` without repeats (case-insensitive), first spelling and order kept."""
     seen: set[str] = set()
     out = []
     for item in items:
