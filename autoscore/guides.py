@@ -19,6 +19,7 @@ from pathlib import Path
 from .errors import NotesError, OptionError
 from .models import MediaInfo, Note, PictureCuts
 from .music.beats import TempoFit, fit_tempo
+from .music.cache import is_url
 from .options import ScoreOptions
 from .text.notes import notes_from_chapters, parse_notes
 from .text.presets import Preset
@@ -78,7 +79,9 @@ def picture_cuts(info: MediaInfo, opts: ScoreOptions, has_notes: bool,
         return None
     from .media.cuts import find_cuts
 
-    cache = Path(opts.cache_dir).expanduser() if opts.cache_dir is not None else None
+    # Cuts are cheap to find again and stay on this machine, even when the music cache is shared.
+    local = opts.cache_dir is not None and not is_url(opts.cache_dir)
+    cache = Path(str(opts.cache_dir).removeprefix("file://")).expanduser() if local else None
     return find_cuts(info.path, info, cache_dir=cache, use_cache=opts.use_cache, warn=warn)
 
 

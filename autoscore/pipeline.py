@@ -401,7 +401,7 @@ def score(
         return result
     rep.plan(job.plan)
 
-    cache = AudioCache(Path(opts.cache_dir) if opts.cache_dir else None, enabled=opts.use_cache)
+    cache = AudioCache.for_job(opts.cache_dir, opts.use_cache)
     with scratch_folder() as work:
         composed = compose_music(job, work, opts, cache=cache, reporter=rep, timings=timings)
         result.backend, result.fallback_used = composed.backend, composed.fallback_used

@@ -89,7 +89,7 @@ def score_clip(
             log.warning("%s", w)
     check_cost(job.plan, opts.max_cost)
 
-    cache = AudioCache(Path(opts.cache_dir) if opts.cache_dir else None, enabled=opts.use_cache)
+    cache = AudioCache.for_job(opts.cache_dir, opts.use_cache)
     with scratch_folder("autoscore-clip-") as work:
         original = _write_clip_audio(clip.audio, duration, work / "original.wav")
         composed = compose_music(job, work, opts, cache=cache, reporter=reporter)

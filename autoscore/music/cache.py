@@ -13,11 +13,12 @@ and renamed into place, so readers see either nothing or a whole entry; an entry
 is damaged anyway (disk trouble, a user's editor) fails its checksum, is deleted and
 counts as a miss.
 
-Two jobs that need the same entry at the same time (a batch of near-identical clips,
-two terminals) must not both pay for it. Whoever misses first *claims* the key with a
-claim file beside the entry, created exclusively; the others wait for the entry. A
-claim records its process and machine, so one left by a process that died is taken
-over rather than waited on.
+Two jobs that need the same entry at the same time must not both pay for it: the first
+claims the key and the others wait (``claims``).
+
+The cache may live on shared storage for a cluster: ``root`` is a folder or an fsspec URL
+(``s3://bucket/prefix``, ``memory://``). A URL's entries are written under a temporary
+name and moved into place too, so an object store shows only whole entries.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import hashlib
 import json
 import logging
 import os
-import platform
 import re
 import time
 from dataclasses import asdict, fields
@@ -41,8 +41,9 @@ from ..errors import CacheError
 from ..media.files import unwritable_reason, write_atomically
 from ..models import Audio
 from .backends.base import ContinuationRequest, GenerationRequest
+from .claims import Claim, ClaimBoard, FileClaims, ProcessClaims
 
-__all__ = ["CACHE_ENV", "AudioCache", "Claim", "audio_digest", "default_cache_root"]
+__all__ = ["CACHE_ENV", "AudioCache", "Claim", "audio_digest", "default_cache_root", "is_url"]
 
 log = logging.getLogger(__name__)
 
@@ -83,17 +84,57 @@ def _request_fields(request: GenerationRequest | ContinuationRequest) -> tuple[s
     return kind, values
 
 
-class AudioCache:
-    """Decoded audio on disk, addressed by ``key_for``; ``enabled=False`` makes every read a miss."""
+def is_url(location: str | Path) -> bool:
+    """``s3://…``, ``memory://…``: a location for fsspec rather than a local folder."""
+    return isinstance(location, str) and "://" in location and not location.startswith("file://")
 
-    def __init__(self, root: Path | None = None, enabled: bool = True) -> None:
-        self.root = Path(root).expanduser() if root is not None else default_cache_root()
+
+class AudioCache:
+    """Decoded audio on disk or shared storage, addressed by ``key_for``; ``enabled=False``
+    makes every read a miss.
+
+    ``root`` is a folder (``file://`` URLs included) or an fsspec URL. ``claims`` is the
+    board that decides who makes a missing entry: by default claim files beside a local
+    cache, and a table in this process for a URL (object stores cannot create a file
+    exclusively); a cluster passes its own.
+    """
+
+    def __init__(self, root: str | Path | None = None, enabled: bool = True,
+                 claims: ClaimBoard | None = None) -> None:
+        self.url: str | None = None
+        self._fs: Any = None
+        if root is not None and is_url(root):
+            self.url = str(root).rstrip("/")
+            self.root = Path(self.url.split("://", 1)[1])  # for messages; never opened
+        else:
+            text = str(root) if root is not None else None
+            if text is not None and text.startswith("file://"):
+                text = text[len("file://"):]
+            self.root = Path(text).expanduser() if text is not None else default_cache_root()
         self.enabled = enabled
+        if claims is None:
+            claims = ProcessClaims(self.url) if self.url else FileClaims(self.path_for)
+        self.claims = claims
         if enabled:
             self._check_usable()
 
+    @classmethod
+    def for_job(cls, root: str | Path | None, enabled: bool) -> AudioCache:
+        """The cache a job uses: the user's folder or URL, with the claims of wherever the job
+        runs (a cluster's locks on a cluster worker, see ``shared``)."""
+        from .shared import current_sharing
+
+        return cls(root or None, enabled, current_sharing().claims)
+
+    @property
+    def where(self) -> str:
+        return self.url or str(self.root)
+
     def _check_usable(self) -> None:
         """Fail before any money is spent rather than after, when the results could not be kept."""
+        if self.url is not None:
+            self._check_url()
+            return
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -107,6 +148,36 @@ class AudioCache:
                 "at a writable folder, or run with --no-cache."
             )
 
+    def _check_url(self) -> None:
+        """Open the filesystem and write a probe: a missing driver or a read-only bucket is
+        found here, before any request is paid for."""
+        assert self.url is not None
+        try:
+            import fsspec
+        except ImportError:
+            raise CacheError(
+                f"--cache-dir {self.url} is a URL, which needs fsspec: pip install 'autoscore[dask]', "
+                "or give a local folder."
+            ) from None
+        try:
+            fs, path = fsspec.core.url_to_fs(self.url)
+        except (ImportError, ValueError) as exc:
+            raise CacheError(
+                f"--cache-dir {self.url} cannot be opened ({_first_line(exc)}): install the package "
+                "fsspec names for that protocol (s3fs for s3://, gcsfs for gs://), or give a local folder."
+            ) from None
+        self._fs, self._base = fs, path.rstrip("/")
+        probe = f"{self._base}/.probe-{os.getpid()}-{time.monotonic_ns()}"
+        try:
+            fs.makedirs(self._base, exist_ok=True)
+            fs.pipe_file(probe, b"")
+            fs.rm_file(probe)
+        except Exception as exc:  # fsspec drivers raise their own kinds
+            raise CacheError(
+                f"The cache at {self.url} is not writable ({_first_line(exc)}): check its permissions "
+                "and credentials, choose another --cache-dir, or run with --no-cache."
+            ) from None
+
     @staticmethod
     def key_for(backend_name: str, model: str, request: GenerationRequest | ContinuationRequest) -> str:
         kind, values = _request_fields(request)
@@ -115,27 +186,48 @@ class AudioCache:
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
     def path_for(self, key: str) -> Path:
+        """The entry's path on disk (for a URL cache, its path inside the bucket)."""
         if not _KEY.fullmatch(key):
             raise CacheError(f"{key!r} is not a cache key (expected 64 lowercase hex digits).")
         return self.root / "audio" / key[:2] / f"{key}.f32"
 
+    def _url_path(self, key: str) -> str:
+        self.path_for(key)  # checks the key
+        return f"{self._base}/audio/{key[:2]}/{key}.f32"
+
     def get(self, key: str) -> Audio | None:
         if not self.enabled:
             return None
-        path = self.path_for(key)
+        name = self.path_for(key).name
         try:
-            blob = path.read_bytes()
+            blob = self._read(key)
         except FileNotFoundError:
             return None
         except OSError as exc:
-            log.warning("Cache entry %s cannot be read (%s); generating again.", path.name, exc)
+            log.warning("Cache entry %s cannot be read (%s); generating again.", name, exc)
             return None
         audio = _parse_entry(blob)
         if audio is None:
-            log.warning("Cache entry %s is damaged; deleting it and generating again.", path.name)
-            with contextlib.suppress(OSError):
-                path.unlink()
+            log.warning("Cache entry %s is damaged; deleting it and generating again.", name)
+            self._delete(key)
         return audio
+
+    def _read(self, key: str) -> bytes:
+        if self.url is None:
+            return self.path_for(key).read_bytes()
+        try:
+            return bytes(self._fs.cat_file(self._url_path(key)))
+        except FileNotFoundError:
+            raise
+        except Exception as exc:  # a driver's own error: unreadable, not missing
+            raise OSError(_first_line(exc)) from None
+
+    def _delete(self, key: str) -> None:
+        with contextlib.suppress(Exception):
+            if self.url is None:
+                self.path_for(key).unlink()
+            else:
+                self._fs.rm_file(self._url_path(key))
 
     def put(self, key: str, audio: Audio) -> None:
         if not self.enabled:
@@ -148,12 +240,16 @@ class AudioCache:
             "channels": audio.channels,
             "sha256": hashlib.sha256(data).hexdigest(),
         }
+        head = _MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n"
         try:
-            self._write(path, _MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n", data)
+            if self.url is None:
+                self._write(path, head, data)
+            else:
+                self._write_url(self._url_path(key), head + data)
         except OSError as exc:
             raise CacheError(
-                f"Could not store generated audio in the cache at {self.root} ({exc.strerror or exc}): "
-                "free some disk space or choose another folder with --cache-dir."
+                f"Could not store generated audio in the cache at {self.where} ({exc.strerror or exc}): "
+                "free some space or choose another place with --cache-dir."
             ) from exc
 
     @staticmethod
@@ -161,8 +257,27 @@ class AudioCache:
         """Write an entry whole or not at all (a test overrides this to fill the disk)."""
         write_atomically(path, head, data)
 
+    def _write_url(self, path: str, blob: bytes) -> None:
+        """A temporary name, then a move: readers of the bucket see a whole entry or none."""
+        part = f"{path}.{os.getpid()}-{time.monotonic_ns()}.part"
+        try:
+            self._fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+            self._fs.pipe_file(part, blob)
+            self._fs.mv(part, path)
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                self._fs.rm_file(part)
+            raise OSError(_first_line(exc)) from None
+
     def __contains__(self, key: str) -> bool:
-        return self.enabled and self.path_for(key).is_file()
+        if not self.enabled:
+            return False
+        if self.url is None:
+            return self.path_for(key).is_file()
+        try:
+            return bool(self._fs.isfile(self._url_path(key)))
+        except Exception:
+            return False
 
     def claim(self, key: str) -> Claim | None:
         """The right to make entry ``key``, or None while another live job holds it.
@@ -170,108 +285,13 @@ class AudioCache:
         With the cache off there is nothing to share, and every caller gets a claim.
         """
         if not self.enabled:
-            return Claim(None)
-        path = self.path_for(key).with_suffix(".claim")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError:
-            return Claim(None)  # put() will say what is wrong with the folder
-        for _ in range(3):
-            try:
-                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                if not _take_over_if_stale(path):
-                    return None
-                continue
-            except OSError:
-                return Claim(None)
-            with os.fdopen(fd, "w") as f:
-                json.dump({"pid": os.getpid(), "host": platform.node(), "time": time.time()}, f)
-            return Claim(path)
-        return None
+            return Claim()
+        return self.claims.claim(key)
 
 
-CLAIM_STALE_AFTER = 120.0
-"""Seconds without a heartbeat after which a claim is abandoned, wherever its holder ran.
-Holders touch their claim every ``CLAIM_HEARTBEAT`` seconds while they work."""
-CLAIM_HEARTBEAT = 30.0
-
-
-class Claim:
-    """A held claim on a cache key; ``release`` lets waiting jobs look again."""
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-
-    def touch(self) -> None:
-        """The heartbeat: this claim's holder is still at work."""
-        if self.path is not None:
-            with contextlib.suppress(OSError):
-                os.utime(self.path)
-
-    def release(self) -> None:
-        if self.path is not None:
-            with contextlib.suppress(OSError):
-                self.path.unlink()
-            self.path = None
-
-
-def _take_over_if_stale(path: Path) -> bool:
-    """Remove ``path`` if its holder is gone; True when the caller may try to claim again.
-
-    Two jobs may both find a claim stale. Each renames it to a name of its own first (only
-    one rename can succeed) and checks that what it moved is what it judged; a fresh claim
-    moved by mistake is put back.
-    """
-    try:
-        judged = path.read_bytes()
-    except FileNotFoundError:
-        return True
-    except OSError:
-        return False
-    if not _is_stale(path, judged):
-        return False
-    aside = path.with_name(f"{path.name}.{os.getpid()}-{time.monotonic_ns()}.stale")
-    try:
-        os.rename(path, aside)
-    except FileNotFoundError:
-        return True  # someone else removed it: try again
-    except OSError:
-        return False
-    try:
-        if aside.read_bytes() != judged:
-            with contextlib.suppress(OSError):
-                os.link(aside, path)  # put the live claim back (fails if another took its place)
-    finally:
-        with contextlib.suppress(OSError):
-            aside.unlink()
-    return True
-
-
-def _is_stale(path: Path, text: bytes) -> bool:
-    """True when the claim's holder is gone: a dead process here, or no heartbeat for a while."""
-    try:
-        age = time.time() - path.stat().st_mtime
-    except OSError:
-        return True
-    if age > CLAIM_STALE_AFTER:
-        return True
-    try:
-        info = json.loads(text)
-        pid, host = int(info["pid"]), str(info["host"])
-    except (ValueError, KeyError, TypeError):
-        return False  # being written this instant, or garbage that will age out
-    return host == platform.node() and not _alive(pid)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
 
 
 def _parse_entry(blob: bytes) -> Audio | None:

@@ -23,7 +23,8 @@ from ..errors import BackendError, CacheError
 from ..models import Audio, Chunk
 from ..text.presets import GenerationSettings
 from .backends.base import Backend, ContinuationRequest, GenerationRequest
-from .cache import CLAIM_HEARTBEAT, AudioCache, Claim
+from .cache import AudioCache
+from .claims import CLAIM_HEARTBEAT, Claim, recording_tasks
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,8 @@ class GenerationStats:
     continuations: int = 0
     """Of which outpainting requests (priced differently)."""
     cache_hits: int = 0
+    resumed: int = 0
+    """Chunks collected from a task that an earlier job paid for but did not download."""
     cost: float = 0.0
     """Dollars charged: completed paid tasks only (failed ones are refunded by the provider)."""
 
@@ -105,6 +108,7 @@ class _Context:
 
 async def _cached(
     key: str,
+    request: GenerationRequest | ContinuationRequest,
     make: Callable[[], Awaitable[Audio]],
     keep: Callable[[Audio], None],
     index: int,
@@ -118,6 +122,11 @@ async def _cached(
     cannot take it is a warning: the job still has its chunk. Identical requests in flight
     at once, in this process or another on this machine, are made once: the first claims
     the key, the others wait for its cache entry.
+
+    The claim records the provider's task id as soon as it exists. A claim that inherits
+    one (its last holder died or gave up after paying) collects that task instead of
+    paying again; the record is dropped once the audio is cached, or when nothing was
+    charged.
 
     Disk work (a two-minute chunk is 40 MB) runs in a worker thread, so it does not hold
     up other chunks' polls and downloads, and one chunk at a time (``disk``), each read
@@ -148,16 +157,23 @@ async def _cached(
         return claimed  # another job made it while we waited
     claim = claimed
     heartbeat = asyncio.ensure_future(_beat(claim))
+    done = False
     try:
         found = await hit()  # finished between our look and our claim
         if found is not None:
+            done = True
             return found
         ctx.event(index, "generating")
-        ctx.stats.requests += 1
-        ctx.stats.continuations += continuation
         try:
-            made = await make()
-        except BaseException:
+            made = await _resume(claim, request, index, ctx)
+            if made is None:
+                ctx.stats.requests += 1
+                ctx.stats.continuations += continuation
+                with recording_tasks(claim):
+                    made = await make()
+        except BaseException as exc:
+            # A refused or refunded task is nothing to collect later; anything else may be.
+            done = isinstance(exc, BackendError) and exc.charged is False
             ctx.event(index, "failed")
             raise
 
@@ -172,11 +188,28 @@ async def _cached(
 
         async with ctx.disk:
             await asyncio.to_thread(save)
+        done = True
     finally:
         heartbeat.cancel()
-        claim.release()
+        await asyncio.to_thread(claim.release, done)
     ctx.event(index, "done")
     return made
+
+
+async def _resume(claim: Claim, request: GenerationRequest | ContinuationRequest, index: int,
+                  ctx: _Context) -> Audio | None:
+    """The audio of the task a previous holder of ``claim`` paid for, or None to ask anew."""
+    if claim.inherited is None:
+        return None
+    log.info("chunk %d: collecting task %s, paid for by an earlier job", index + 1, claim.inherited)
+    audio = await ctx.backend.resume(claim.inherited, request)
+    if audio is None:
+        ctx.warn(f"Task {claim.inherited}, left by an earlier job for chunk {index + 1}, cannot be "
+                 "collected (it failed, so it was refunded, or the provider no longer knows it); "
+                 "asking for the chunk again.")
+    else:
+        ctx.stats.resumed += 1
+    return audio
 
 
 async def _claim(key: str, index: int, ctx: _Context,
@@ -188,7 +221,7 @@ async def _claim(key: str, index: int, ctx: _Context,
         if ctx.timeout is not None and waited > ctx.timeout:
             raise BackendError(
                 f"Waited {waited:.0f} s for another autoscore job that is making the same music (cache "
-                f"claim beside {ctx.cache.path_for(key).name}); nothing was charged for it here. Run again "
+                f"claim on {ctx.cache.path_for(key).name}); nothing was charged for it here. Run again "
                 "when that job is done, or raise --timeout.", charged=False,
             )
         ctx.event(index, "waiting")
@@ -216,7 +249,7 @@ async def _one(chunk: Chunk, ctx: _Context, gate: asyncio.Semaphore) -> None:
             return await ctx.backend.generate(request)
 
     key = ctx.cache.key_for(ctx.backend.name, ctx.backend.model, request)
-    await _cached(key, make, lambda audio: ctx.store.save(chunk.index, audio), chunk.index, ctx)
+    await _cached(key, request, make, lambda audio: ctx.store.save(chunk.index, audio), chunk.index, ctx)
 
 
 async def _crossfade_job(chunks: Sequence[Chunk], ctx: _Context) -> None:
@@ -256,8 +289,8 @@ async def _outpaint_job(chunks: Sequence[Chunk], ctx: _Context) -> None:
         keep = functools.partial(_keep_extension, source=source, index=chunk.index, store=ctx.store,
                                  kept=kept)
         key = ctx.cache.key_for(ctx.backend.name, ctx.backend.model, request)
-        await _cached(key, functools.partial(ctx.backend.outpaint, request), keep, chunk.index, ctx,
-                      continuation=True)
+        await _cached(key, request, functools.partial(ctx.backend.outpaint, request), keep, chunk.index,
+                      ctx, continuation=True)
         previous = kept[-1]
 
 

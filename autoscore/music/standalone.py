@@ -86,7 +86,7 @@ def generate_music(
     chunks = tuple(replace(c, seed=(seed * 1000 + c.index) % (MAX_SEED + 1)) for c in plan.chunks)
     plan = replace(plan, chunks=chunks)
     job = MusicJob(float(duration), preset, (section,), plan, name, "", (), shared_tempo(preset, prompt))
-    cache = AudioCache(Path(opts.cache_dir) if opts.cache_dir else None, enabled=opts.use_cache)
+    cache = AudioCache.for_job(opts.cache_dir, opts.use_cache)
     with scratch_folder() as work:
         composed = compose_music(job, work, opts, cache=cache, reporter=reporter)
         tags = {"title": prompt[:200], "artist": "autoscore",

@@ -56,9 +56,11 @@ def make_backend(
         from .procedural import ProceduralBackend
 
         return ProceduralBackend(max_concurrency=concurrency or 2)
+    from ..shared import current_sharing
     from .wavespeed import WaveSpeedBackend
 
     # Every job in this process that uses the same account shares one in-flight limit, so
-    # a batch learns the account's limit once instead of once per file.
+    # a batch learns the account's limit once instead of once per file; on a cluster, a
+    # lease under the cluster-wide semaphore is held too.
     return WaveSpeedBackend(api_key=api_key, base_url=api_base, max_concurrency=concurrency,
-                            share_account=True)
+                            share_account=True, account_lease=current_sharing().lease)

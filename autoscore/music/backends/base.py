@@ -165,5 +165,12 @@ class Backend(ABC):
             "or blend."
         )
 
+    async def resume(self, task_id: str, request: GenerationRequest | ContinuationRequest) -> Audio | None:
+        """The audio of a task made earlier for ``request`` (by a job that died or gave up
+        after paying), or None when it cannot be had: nothing to resume, or the task failed
+        (refunded) or is unknown to the provider, so asking again is the only way and is
+        not paying twice. Backends without tasks keep this default."""
+        return None
+
     async def aclose(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release connections; called once per job."""

@@ -29,10 +29,11 @@ import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Protocol
 
 __all__ = [
     "AccountGate",
+    "AccountLease",
     "Clock",
     "PollPacer",
     "RetryPolicy",
@@ -127,6 +128,20 @@ class Ticket:
     """One submission's place in flight; ``epoch`` tells which limit it was sent under."""
 
     epoch: int
+
+
+class AccountLease(Protocol):
+    """A place under a limit that reaches beyond this process: a cluster's semaphore.
+
+    The ``AccountGate`` learns one process's share; a lease is what keeps many processes,
+    on many machines, under one account's running-task limit together.
+    """
+
+    async def acquire(self, timeout: float | None) -> bool:
+        """Wait up to ``timeout`` seconds (None: as long as it takes); False when it ran out."""
+        ...
+
+    def release(self) -> None: ...
 
 
 class AccountGate:

@@ -44,8 +44,9 @@ from ....errors import (
 )
 from ....media.ffmpeg import encode_bytes
 from ....models import Audio
+from ...claims import announce_task
 from ..base import Backend, ContinuationRequest, GenerationRequest
-from ..retry import AccountGate, Clock, PollPacer, RetryPolicy, Throttle, Ticket, account_gate
+from ..retry import AccountGate, AccountLease, Clock, PollPacer, RetryPolicy, Throttle, Ticket, account_gate
 from .answers import (
     API_KEY_ENV,
     FAILED,
@@ -94,15 +95,25 @@ def default_job_timeout(requests: int) -> float:
 
 
 class _Slot:
-    """A held gate ticket, returned exactly once however the task ends."""
+    """A held gate ticket (and cluster lease), returned exactly once however the task ends."""
 
-    def __init__(self, gate: AccountGate, ticket: Ticket) -> None:
-        self.gate, self.ticket, self.open = gate, ticket, True
+    def __init__(self, gate: AccountGate, ticket: Ticket, lease: AccountLease | None) -> None:
+        self.gate, self.ticket, self.lease, self.open = gate, ticket, lease, True
 
     def release(self, *, succeeded: bool) -> None:
         if self.open:
             self.open = False
             self.gate.release(self.ticket, succeeded=succeeded)
+            if self.lease is not None:
+                self.lease.release()
+
+    def refused(self, wait: float, now: float) -> None:
+        """A 429: no task was made, and the gate learns from it."""
+        if self.open:
+            self.open = False
+            self.gate.refused(self.ticket, wait, now)
+            if self.lease is not None:
+                self.lease.release()
 
 
 class WaveSpeedBackend(Session, Backend):
@@ -124,6 +135,7 @@ class WaveSpeedBackend(Session, Backend):
         clock: Clock | None = None,
         gate: AccountGate | None = None,
         share_account: bool = False,
+        account_lease: AccountLease | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         http_client: httpx.AsyncClient | None = None,
         poll_interval: float = 1.0,
@@ -153,6 +165,9 @@ class WaveSpeedBackend(Session, Backend):
             gate = (account_gate(self.base_url, key, self.max_concurrency) if share_account
                     else AccountGate(self.max_concurrency))
         self.gate = gate
+        self.account_lease = account_lease
+        """A place under a limit that other processes share too (a cluster's semaphore), held
+        from submission to the task's end, after the gate's own ticket."""
         self._transport = transport
         self._given_client = http_client
         self.poll_interval = poll_interval
@@ -214,6 +229,9 @@ class WaveSpeedBackend(Session, Backend):
                    "extend_seconds_after": request.extend_after, **_fields(request, opens=False)}
         data = await self._run_task(OUTPAINT_PATH, payload, ref)
         self.outpaint_requests += 1
+        return await self._extended(data, ref, request)
+
+    async def _extended(self, data: dict[str, Any], ref: TaskRef, request: ContinuationRequest) -> Audio:
         expected = request.source.duration + request.extend_after
         # The endpoint answers with the whole extended clip; a provider that sends back
         # only the new seconds is accepted too, and the source is put in front again.
@@ -222,6 +240,34 @@ class WaveSpeedBackend(Session, Backend):
             source = at_rate(request.source, audio.rate)
             audio = Audio(np.concatenate([source, audio.samples]), audio.rate)
         return audio
+
+    async def resume(self, task_id: str, request: GenerationRequest | ContinuationRequest) -> Audio | None:
+        """Poll a task an earlier job submitted and download its audio, as if just submitted.
+
+        None when the task ended failed, cancelled, timeout or deleted (refunded) or the
+        provider answers 404 for it: asking again then pays for the first time.
+        """
+        request.validate()
+        what = "collect " + (f"{request.duration} s of music" if isinstance(request, GenerationRequest)
+                             else f"a {request.extend_after} s extension")
+        ref = self._ref(f"{what} (task {task_id}, left by an earlier job)")
+        ref.task_id = task_id
+        slot = await self._admit(ref)  # a running task takes a place under the account's limit
+        try:
+            data = await self._wait({"id": task_id, "status": "created"}, ref, slot)
+        except RemoteTaskError:
+            return None
+        except BackendError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        finally:
+            slot.release(succeeded=False)
+        if isinstance(request, GenerationRequest):
+            self.music_requests += 1
+            return await collect(self, data, ref, request.output_format, (float(request.duration),))
+        self.outpaint_requests += 1
+        return await self._extended(data, ref, request)
 
     async def aclose(self) -> None:
         if self._client is not None and self._client is not self._given_client:
@@ -253,7 +299,23 @@ class WaveSpeedBackend(Session, Backend):
                 "or run again later (finished chunks are cached).",
                 status=429, charged=False,
             ) from None
-        return _Slot(self.gate, ticket)
+        lease = self.account_lease
+        if lease is not None:
+            remaining = None if ref.deadline is None else ref.deadline - self.clock.monotonic()
+            try:
+                leased = await lease.acquire(remaining)
+            except BaseException:
+                self.gate.release(ticket, succeeded=False)
+                raise
+            if not leased:
+                self.gate.release(ticket, succeeded=False)
+                raise BackendError(
+                    f"Ran out of time waiting for a place under the account's limit, shared by the whole "
+                    f"cluster, to {ref.what}. Nothing was charged for it; raise --timeout or --concurrency "
+                    "if the account allows more, or run again (finished chunks are cached).",
+                    status=429, charged=False,
+                )
+        return _Slot(self.gate, ticket, lease)
 
     async def _run_task(self, path: str, payload: dict[str, Any], ref: TaskRef) -> dict[str, Any]:
         """Submit (resending only what cannot have made a task) and wait for a terminal status."""
@@ -287,8 +349,7 @@ class WaveSpeedBackend(Session, Backend):
             if resp.status_code == 429 or _envelope_code(resp) == 429:
                 refusals += 1
                 wait, capped = self._refusal_wait(resp, refusals)
-                slot.open = False
-                self.gate.refused(slot.ticket, wait, self.clock.monotonic())
+                slot.refused(wait, self.clock.monotonic())
                 if capped:
                     self._say_capped(resp)
                 continue
@@ -303,6 +364,7 @@ class WaveSpeedBackend(Session, Backend):
                     self.unsettled += exc.charged is None
                     raise
                 ref.task_id = task_id
+                announce_task(task_id)  # paid from here on: whoever claimed the chunk keeps the id
                 log.debug("wavespeed: task %s submitted (%s)", task_id, data.get("status"))
                 return await self._wait(data, ref, slot)
             finally:

@@ -1,0 +1,48 @@
+"""What a job shares with jobs in other processes, set by whoever runs it.
+
+A job on its own (a terminal, a script, a local batch) shares the cache folder through
+claim files and the account through its process's ``AccountGate``. A job run by a
+cluster worker shares more: its claims live in the cluster's locks, and every
+submission holds a place under one cluster-wide semaphore sized to the account. Those
+are not the user's choices (they are not in ``ScoreOptions``), they come with where the
+job runs, so the worker sets them around each file with ``sharing``, and the two places
+that build a job's cache and backend read them here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from .backends.retry import AccountLease
+from .claims import ClaimBoard
+
+__all__ = ["Sharing", "current_sharing", "sharing"]
+
+
+@dataclass(frozen=True)
+class Sharing:
+    claims: ClaimBoard | None = None
+    """Who makes which chunk; None: the cache's own (claim files, or this process)."""
+    lease: AccountLease | None = None
+    """A place under the account's limit shared beyond this process; None: this process's gate only."""
+
+
+_ALONE = Sharing()
+_CURRENT: contextvars.ContextVar[Sharing | None] = contextvars.ContextVar("autoscore_sharing", default=None)
+
+
+def current_sharing() -> Sharing:
+    return _CURRENT.get() or _ALONE
+
+
+@contextlib.contextmanager
+def sharing(shared: Sharing) -> Iterator[None]:
+    """Jobs started in this block (this thread, and tasks it starts) share ``shared``."""
+    token = _CURRENT.set(shared)
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)
