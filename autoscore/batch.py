@@ -31,11 +31,13 @@ log = logging.getLogger(__name__)
 __all__ = [
     "MEDIA_SUFFIXES",
     "BatchResult",
+    "Collect",
     "FileOutcome",
     "expand_inputs",
     "format_summary",
     "output_for",
     "run_batch",
+    "score_one",
 ]
 
 MEDIA_SUFFIXES = frozenset(
@@ -63,9 +65,11 @@ class FileOutcome:
     warnings: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
     """For a scored file: backend, notes, requests, cache hits, cost."""
+    worker: str | None = None
+    """On a cluster, the address of the worker that scored (or failed) the file."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        found = {
             "input": str(self.input),
             "output": str(self.output) if self.output else None,
             "status": self.status,
@@ -74,6 +78,9 @@ class FileOutcome:
             "warnings": list(self.warnings),
             **self.details,
         }
+        if self.worker is not None:
+            found["worker"] = self.worker
+        return found
 
 
 @dataclass
@@ -156,19 +163,27 @@ def is_finished(input: Path, output: Path, notes: Path | None = None) -> bool:
     return output.stat().st_mtime >= newest
 
 
-class _Collect(Reporter):
-    """Per-file reporter: keeps warnings for the summary instead of interleaving threads' output."""
+class Collect(Reporter):
+    """Per-file reporter: keeps warnings for the summary instead of interleaving threads' output.
 
-    def __init__(self, name: str, on_warning: Callable[[str, str], None] | None) -> None:
+    ``on_chunk(name, index, state)`` follows the file's requests, for a progress display
+    that counts what is in flight across files.
+    """
+
+    def __init__(self, name: str, on_warning: Callable[[str, str], None] | None,
+                 on_chunk: Callable[[str, int, str], None] | None = None) -> None:
         self.name = name
         self.warnings: list[str] = []
         self.on_warning = on_warning
+        self.on_chunk = on_chunk
 
     def stage(self, name: str) -> None:
         log.debug("%s: %s", self.name, name)
 
     def chunk(self, index: int, total: int, state: str) -> None:
         log.debug("%s: chunk %d/%d %s", self.name, index + 1, total, state)
+        if self.on_chunk is not None:
+            self.on_chunk(self.name, index, state)
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
@@ -183,9 +198,12 @@ def run_batch(
     *,
     jobs: int = 2,
     force: bool = False,
+    cluster: Any = None,
+    retries: int = 1,
     on_start: Callable[[int], None] | None = None,
     on_done: Callable[[FileOutcome], None] | None = None,
     on_warning: Callable[[str, str], None] | None = None,
+    on_cluster: Callable[[Any], None] | None = None,
     **changes: Any,
 ) -> BatchResult:
     """Score every input into ``out_dir``; never raises for one file's failure.
@@ -194,17 +212,30 @@ def run_batch(
     notes are found beside each input unless ``options.notes`` names one file for all.
     ``on_start(total)`` and ``on_done(outcome)`` drive a progress display; ``on_done`` runs
     in worker threads, one call at a time per file.
-    Raises ``OptionError`` only for a batch that cannot start at all.
+
+    ``cluster`` sends the files to Dask instead of this process's threads: a scheduler
+    address, ``"local:N"``, or a ``distributed.Client`` (see ``autoscore.cluster``). Each
+    worker's threads then set how many files run at once (``jobs`` is not used), a file
+    whose worker dies is run again elsewhere up to ``retries`` times, and ``on_cluster``
+    receives a ``ClusterStatus`` whenever files or requests start or end.
+    Raises ``OptionError`` only for a batch that cannot start at all, ``ClusterError`` for
+    a cluster that cannot be reached or cannot run autoscore.
     """
     opts = ScoreOptions.of(options, **changes)
     t0 = time.perf_counter()
     if not 1 <= jobs <= 16:
         raise OptionError(f"--jobs {jobs} is out of range: use 1 to 16.")
+    if not 0 <= retries <= 10:
+        raise OptionError(f"--retries {retries} is out of range: use 0 to 10.")
     for per_file in ("stems", "report", "dry_run"):
         if getattr(opts, per_file) not in (None, False):
             raise OptionError(f"run_batch does not take {per_file!r}: outputs are named per file.")
     if opts.notes is not None and not isinstance(opts.notes, str | Path):
         raise OptionError("run_batch takes notes as one notes file for every input, or none.")
+    if cluster is not None:
+        from .cluster import check_cluster_option
+
+        check_cluster_option(cluster)
     timeline = None
     if opts.timeline is not None:  # a format here: each output gets its own timeline beside it
         from .timeline import timeline_suffix
@@ -217,23 +248,35 @@ def run_batch(
     if not files and not outcomes:
         raise OptionError("No inputs given: name files, folders or glob patterns.")
     _check_names_apart(files, folder, opts.format)
+
+    def task(path: Path) -> tuple[Path, Path, ScoreOptions]:
+        output = output_for(path, folder, opts.format)
+        each = opts if timeline is None else replace(opts, timeline=output.with_suffix(timeline))
+        return path, output, each
+
+    tasks = [task(path) for path in files]
+    if cluster is not None:
+        from .cluster import score_on_cluster
+
+        scored = score_on_cluster(tasks, cluster, force=force, retries=retries, outcomes=outcomes,
+                                  on_start=on_start, on_done=on_done, on_warning=on_warning,
+                                  on_status=on_cluster)
+        return BatchResult([*outcomes, *scored], time.perf_counter() - t0)
     if on_start is not None:
         on_start(len(files) + len(outcomes))
     for o in outcomes:
         if on_done is not None:
             on_done(o)
 
-    def one(path: Path) -> FileOutcome:
-        output = output_for(path, folder, opts.format)
-        each = opts if timeline is None else replace(opts, timeline=output.with_suffix(timeline))
-        outcome = _score_one(path, output, each, force=force, on_warning=on_warning)
+    def one(path: Path, output: Path, each: ScoreOptions) -> FileOutcome:
+        outcome = score_one(path, output, each, force=force, on_warning=on_warning)
         if on_done is not None:
             on_done(outcome)
         return outcome
 
     done: dict[Path, FileOutcome] = {}
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="autoscore-batch") as pool:
-        futures = {pool.submit(one, path): path for path in files}
+        futures = {pool.submit(one, *t): t[0] for t in tasks}
         try:
             for future in as_completed(futures):
                 done[futures[future]] = future.result()
@@ -269,14 +312,22 @@ def _check_names_apart(files: Sequence[Path], folder: Path | None, format: str |
         seen[out] = path
 
 
-def _score_one(path: Path, output: Path, opts: ScoreOptions, *, force: bool,
-               on_warning: Callable[[str, str], None] | None) -> FileOutcome:
-    t0 = time.perf_counter()
+def already_scored(path: Path, output: Path, opts: ScoreOptions) -> bool:
+    """A finished output (and timeline, when one is asked for) newer than the input and notes."""
     notes_path = Path(opts.notes) if isinstance(opts.notes, str | Path) else None
     timeline = Path(opts.timeline) if opts.timeline is not None else None
-    if not force and is_finished(path, output, notes_path) and (timeline is None or timeline.is_file()):
+    return is_finished(path, output, notes_path) and (timeline is None or timeline.is_file())
+
+
+def score_one(path: Path, output: Path, opts: ScoreOptions, *, force: bool,
+              on_warning: Callable[[str, str], None] | None = None,
+              reporter: Collect | None = None) -> FileOutcome:
+    """One file of a batch, whatever runs it (a thread here, a cluster worker): never raises
+    for the file's own failure."""
+    t0 = time.perf_counter()
+    if not force and already_scored(path, output, opts):
         return FileOutcome(path, output, SKIPPED, "already scored", time.perf_counter() - t0)
-    reporter = _Collect(path.name, on_warning)
+    reporter = reporter or Collect(path.name, on_warning)
     try:
         result = score(path, output, opts, reporter=reporter)
     except AutoscoreError as exc:
@@ -291,6 +342,7 @@ def _score_one(path: Path, output: Path, opts: ScoreOptions, *, force: bool,
         "notes": result.notes_source,
         "requests": result.requests,
         "cache_hits": result.cache_hits,
+        "resumed": result.resumed,
         "cost": round(result.cost, 4),
         "duration": result.duration,
     }
@@ -303,7 +355,8 @@ def format_summary(result: BatchResult) -> str:
     for o in result.outcomes:
         where = f" -> {o.output}" if o.output is not None and o.status == OK else ""
         why = f": {o.message}" if o.message and o.status != OK else ""
-        lines.append(f"{o.status:<8} {o.input}{where} ({o.seconds:.1f} s){why}")
+        by = f" on {o.worker}" if o.worker else ""
+        lines.append(f"{o.status:<8} {o.input}{where} ({o.seconds:.1f} s{by}){why}")
     lines.append(
         f"{result.count(OK)} scored, {result.count(SKIPPED)} skipped, {result.count(FAILED)} failed "
         f"in {result.seconds:.1f} s"

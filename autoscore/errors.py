@@ -19,7 +19,8 @@ is usually running a batch over hundreds of files and has one line to go on.
     │   ├── RateLimitError              429 that outlived the retries
     │   ├── RemoteTaskError             the provider ran the task and it failed
     │   └── TransportError              network trouble that outlived the retries
-    └── CacheError                      the cache folder cannot be used
+    ├── CacheError                      the cache folder cannot be used
+    └── ClusterError                    the Dask cluster cannot be reached or cannot run autoscore
 
 Messages must never contain an API key; ``redact`` is applied wherever text from the
 outside world (HTTP bodies, ffmpeg stderr) is folded into a message.
@@ -35,6 +36,7 @@ __all__ = [
     "AutoscoreError",
     "BackendError",
     "CacheError",
+    "ClusterError",
     "CostLimitError",
     "FFmpegError",
     "InputError",
@@ -93,6 +95,10 @@ class InputError(AutoscoreError):
 
 
 class FFmpegError(AutoscoreError):
+    pass
+
+
+class ClusterError(AutoscoreError):
     pass
 
 

@@ -88,6 +88,8 @@ class ScoreResult:
     plan: Plan
     requests: int = 0
     cache_hits: int = 0
+    resumed: int = 0
+    """Chunks collected from tasks an earlier, interrupted job had paid for."""
     cost: float = 0.0
     """Dollars actually spent on requests sent (cached chunks are free)."""
     dry_run: bool = False
@@ -122,6 +124,7 @@ class ScoreResult:
             "backend": self.backend,
             "requests": self.requests,
             "cache_hits": self.cache_hits,
+            "resumed": self.resumed,
             "cost": round(self.cost, 4),
             "dry_run": self.dry_run,
             "fallback_used": self.fallback_used,
@@ -273,6 +276,7 @@ class Composed:
     cost: float = 0.0
     fallback_used: bool = False
     warnings: list[str] = field(default_factory=list)
+    resumed: int = 0
 
 
 def compose_music(
@@ -332,7 +336,7 @@ def compose_music(
             max_shift=min(DEFAULT_MAX_SHIFT, 30.0 / tempo),
         )
     return Composed(writer.file, backend_used, stats.requests, stats.cache_hits, cost,
-                    fallback_used, warnings)
+                    fallback_used, warnings, stats.resumed)
 
 
 def check_cost(plan: Plan, max_cost: float | None) -> None:
@@ -406,6 +410,7 @@ def score(
         composed = compose_music(job, work, opts, cache=cache, reporter=rep, timings=timings)
         result.backend, result.fallback_used = composed.backend, composed.fallback_used
         result.requests, result.cache_hits = composed.requests, composed.cache_hits
+        result.resumed = composed.resumed
         result.cost = composed.cost
         result.warnings.extend(composed.warnings)
         music = composed.music

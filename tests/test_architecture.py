@@ -1,8 +1,9 @@
 """The shape of the code, checked: only the media and network edges touch the outside.
 
-Processes (ffmpeg), sockets (the WaveSpeed API, the emulator's server) and temporary
-files are what make code hard to test and easy to leak from. They may be imported only
-at the edges; everything between the edges works on frozen dataclasses and decoded audio.
+Processes (ffmpeg, Dask workers), sockets (the WaveSpeed API, the emulator's server, a
+Dask scheduler) and temporary files are what make code hard to test and easy to leak
+from. They may be imported only at the edges; everything between the edges works on
+frozen dataclasses and decoded audio.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "autoscore"
-EDGE_MODULES = ("subprocess", "socket", "tempfile", "httpx")
+EDGE_MODULES = ("subprocess", "socket", "tempfile", "httpx", "distributed", "dask")
 ALLOWED = (
     "media/",  # ffmpeg and ffprobe, outputs written whole, scratch folders
     "music/backends/wavespeed/",  # the network edge: the provider's API over httpx
     "emulator/",  # a server of its own: sockets, and ffmpeg for its encodes
+    "cluster/",  # Dask: a scheduler's connection, worker processes, locks on the scheduler
 )
 
 

@@ -7,6 +7,7 @@ an exit code.
 
 from __future__ import annotations
 
+from . import batch as _batch  # noqa: F401 - registers ``batch`` on the group
 from .commands import cli, main
 
 __all__ = ["cli", "main"]

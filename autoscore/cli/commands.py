@@ -22,7 +22,7 @@ import click
 from .. import __version__
 from ..errors import AutoscoreError, OptionError, redact, register_secret
 from ..music.backends.base import FORMATS
-from .console import BatchConsole, ConsoleReporter, money, print_batch, print_result
+from .console import ConsoleReporter, money, print_result
 
 if TYPE_CHECKING:
     from ..pipeline import FileJob
@@ -32,7 +32,6 @@ from .options import (
     mix_overrides,
     options_from,
     resolved_preset,
-    run_options,
     score_options,
     spec_option,
 )
@@ -198,72 +197,6 @@ def plan(ctx: click.Context, /, input: Path, as_json: bool, notes_out: Path | No
     for s in job.sections:
         click.echo(f"  {s.start:7.2f}-{s.end:7.2f}  {s.arc:<8} {s.prompt}")
     click.echo(format_plan(job.plan))
-
-
-@cli.command()
-@_verbosity
-@click.argument("inputs", nargs=-1, required=True)
-@click.option(
-    "-o",
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Folder for the scored files (default: beside each input).",
-)
-@click.option(
-    "-j", "--jobs", type=click.IntRange(1, 16), default=2, show_default=True, help="Files scored at once."
-)
-@run_options
-@click.option("--timeline", type=click.Choice(["otio", "xml", "fcpxml"]),
-              help="Also write an editor's timeline beside each output, in this format "
-                   "(see score --timeline).")
-@click.option("--force", is_flag=True, help="Score again even where a finished output exists.")
-@click.option("--json", "as_json", is_flag=True, help="Print the outcome of every file as JSON.")
-@click.pass_context
-def batch(
-    ctx: click.Context,
-    /,
-    inputs: tuple[str, ...],
-    out_dir: Path | None,
-    jobs: int,
-    force: bool,
-    as_json: bool,
-    **opts: Any,
-) -> None:
-    """Score every INPUT (files, folders, glob patterns) into --out, several at once.
-
-    Notes beside each input (clip.notes.txt for clip.mp4) are used; --notes gives one
-    notes file to every input. Files whose output exists and is newer than the input
-    and its notes are skipped, so a rerun finishes what a failed or stopped run left.
-    Exits 1 if any file failed, after scoring all the others.
-    """
-    from ..batch import run_batch
-
-    console = BatchConsole(quiet=ctx.obj["quiet"] or as_json, verbose=ctx.obj["verbose"])
-    try:
-        result = run_batch(
-            inputs,
-            out_dir,
-            options_from(ctx, opts),
-            jobs=jobs,
-            force=force,
-            on_start=console.start,
-            on_done=console.done,
-            on_warning=console.warn,
-        )
-    finally:
-        console.stop()
-    if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2))
-    else:
-        print_batch(result)
-    failed = result.count("failed")
-    if failed:
-        names = ", ".join(o.input.name for o in result.outcomes if o.status == "failed")
-        raise AutoscoreError(
-            f"{failed} of {len(result.outcomes)} file(s) failed ({names}); "
-            "fix them and run the same command again: finished files are skipped."
-        )
 
 
 @cli.command()

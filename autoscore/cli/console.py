@@ -128,6 +128,7 @@ class BatchConsole:
         self._lock = threading.Lock()
         self._progress: Any = None
         self._task: Any = None
+        self._told_cluster = False
 
     def start(self, total: int) -> None:
         if self.quiet or not self.tty:
@@ -139,11 +140,25 @@ class BatchConsole:
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
+            TextColumn("{task.description}"),
             console=stderr_console(),
             transient=True,
         )
         self._progress.start()
         self._task = self._progress.add_task("", total=total)
+
+    def cluster(self, status: Any) -> None:
+        """A batch on Dask: the cluster once, then running, queued and requests in flight."""
+        with self._lock:
+            if not self._told_cluster and not self.quiet:
+                self._told_cluster = True
+                where = f"; dashboard {status.dashboard}" if status.dashboard else ""
+                self._line(f"Cluster: {status.workers} worker(s){where}")
+            if self._progress is not None:
+                self._progress.update(self._task, description=(
+                    f"{status.running} running, {status.queued} queued, "
+                    f"{status.in_flight} request(s) in flight"
+                ))
 
     def done(self, outcome: Any) -> None:
         with self._lock:
@@ -211,14 +226,17 @@ def print_batch(result: Any) -> None:
     from rich.table import Table
 
     style = {"ok": "green", "skipped": "dim", "failed": "bold red"}
+    on_cluster = any(o.worker for o in result.outcomes)
     table = Table(title=f"{len(result.outcomes)} file(s) in {result.seconds:.1f} s")
-    for name in ("status", "input", "output", "time", "note"):
+    columns = ("status", "input", "output", *(("worker",) if on_cluster else ()), "time", "note")
+    for name in columns:
         table.add_column(name, justify="right" if name == "time" else "left", overflow="fold")
     for o in result.outcomes:
         table.add_row(
             f"[{style[o.status]}]{o.status}[/]",
             str(o.input),
             str(o.output or ""),
+            *((o.worker or "",) if on_cluster else ()),
             f"{o.seconds:.1f} s",
             o.message or "; ".join(o.warnings),
         )

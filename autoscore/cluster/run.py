@@ -1,0 +1,238 @@
+"""A batch on Dask: each file one task, scored on whichever worker is free.
+
+The submitting process does what needs no worker: it checks the options, expands the
+inputs, skips finished outputs and decides the backend (so every worker uses the same
+one, and the key reaches workers that have no environment of their own). Each worker
+then runs the same ``score_one`` a local batch runs, inside a ``Sharing`` that puts its
+claims in the cluster's locks and its submissions under the cluster's account semaphore
+(``coordination``). Workers report chunk states as Dask events, which the submitting
+process folds into one ``ClusterStatus``.
+
+A file is a task with ``retries``: when its worker dies, Dask runs it again on another
+one (a worker death does not count against ``retries``; Dask gives up on a file after
+``distributed.scheduler.allowed-failures`` deaths). Chunks the dead worker had finished
+come from the shared cache, and a chunk it had paid for but not downloaded is collected
+by the next worker from the task id its claim recorded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from ..batch import FAILED, OK, SKIPPED, Collect, FileOutcome, already_scored, score_one
+from ..errors import redact
+from ..music.backends import resolve_backend_name
+from ..music.backends.wavespeed.answers import API_KEY_ENV
+from ..music.backends.wavespeed.client import BASE_URL_ENV, DEFAULT_BASE_URL, DEFAULT_CONCURRENCY
+from ..music.shared import Sharing, sharing
+from ..options import ScoreOptions
+from .connect import check_workers, connected, dashboard_of
+from .coordination import ClusterLease, LockClaims, account_name
+
+__all__ = ["ClusterStatus", "FileTask", "score_file", "score_on_cluster"]
+
+
+@dataclass(frozen=True)
+class ClusterStatus:
+    """What the submitting terminal shows: the cluster, and where the batch stands."""
+
+    workers: int
+    dashboard: str | None
+    total: int
+    done: int
+    running: int
+    queued: int
+    in_flight: int
+    """Requests of this batch being made right now, across all workers."""
+
+
+@dataclass(frozen=True)
+class FileTask:
+    """One file, as sent to a worker."""
+
+    input: str
+    output: str
+    options: ScoreOptions
+    force: bool
+    lease: tuple[str, int] | None
+    """The account semaphore's name and size, for a remote backend."""
+    topic: str
+    """Where the worker sends its chunk events."""
+
+
+def for_workers(opts: ScoreOptions) -> tuple[ScoreOptions, tuple[str, int] | None]:
+    """The options every worker gets, with the backend decided here, and the account's semaphore.
+
+    A worker's environment is not the user's: the key and API base the user set here go
+    with the options (over Dask's connection, never into a file or a log).
+    """
+    backend = resolve_backend_name(opts.backend, opts.api_key)
+    if backend != "wavespeed":
+        return replace(opts, backend=backend), None
+    key = opts.api_key or os.environ.get(API_KEY_ENV, "").strip() or None
+    base = opts.api_base or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+    leases = opts.concurrency or DEFAULT_CONCURRENCY
+    shipped = replace(opts, backend=backend, api_key=key, api_base=base)
+    return shipped, (account_name(base.rstrip("/"), key or "", leases), leases)
+
+
+def score_file(task: FileTask) -> FileOutcome:
+    """Runs on a worker: one file, with the cluster's claims and account lease."""
+    from distributed import get_worker
+
+    worker = get_worker()
+    path, output = Path(task.input), Path(task.output)
+
+    def event(kind: str, **fields: Any) -> None:
+        worker.log_event(task.topic, {"kind": kind, "file": task.input, **fields})
+
+    event("start")
+    if not path.is_file() or not os.access(path, os.R_OK):
+        outcome = FileOutcome(
+            path, None, FAILED,
+            f"Worker {worker.address} cannot read {path}: put the inputs on storage every worker mounts "
+            "at the same path, and check its permissions.", exit_code=1,
+        )
+        return dataclasses.replace(outcome, worker=worker.address)
+    lease = ClusterLease(*task.lease) if task.lease is not None else None
+    reporter = Collect(
+        path.name,
+        on_warning=lambda _name, message: event("warning", message=message),
+        on_chunk=lambda _name, index, state: event("chunk", index=index, state=state),
+    )
+    with sharing(Sharing(claims=LockClaims(), lease=lease)):
+        outcome = score_one(path, output, task.options, force=task.force, reporter=reporter)
+    return dataclasses.replace(outcome, worker=worker.address)
+
+
+class _Tally:
+    """Folds the workers' events into a ``ClusterStatus``; called on the client's event thread."""
+
+    def __init__(self, total: int, workers: int, dashboard: str | None,
+                 on_status: Callable[[ClusterStatus], None] | None,
+                 on_warning: Callable[[str, str], None] | None) -> None:
+        self.total, self.workers, self.dashboard = total, workers, dashboard
+        self.on_status, self.on_warning = on_status, on_warning
+        self.started: set[str] = set()
+        self.finished: set[str] = set()
+        self.chunks: dict[tuple[str, int], str] = {}
+
+    def status(self) -> ClusterStatus:
+        running = len(self.started - self.finished)
+        in_flight = sum(1 for state in self.chunks.values() if state == "generating")
+        return ClusterStatus(self.workers, self.dashboard, self.total, len(self.finished), running,
+                             self.total - len(self.finished) - running, in_flight)
+
+    def event(self, event: tuple[float, Any]) -> None:
+        message = event[1]
+        if not isinstance(message, dict):
+            return
+        name = str(message.get("file"))
+        kind = message.get("kind")
+        if kind == "start":
+            self.started.add(name)
+            for chunk in [c for c in self.chunks if c[0] == name]:  # run again after a worker died
+                del self.chunks[chunk]
+        elif kind == "chunk":
+            self.chunks[(name, int(message.get("index", 0)))] = str(message.get("state"))
+        elif kind == "warning" and self.on_warning is not None:
+            self.on_warning(Path(name).name, str(message.get("message")))
+        self.tell()
+
+    def finish(self, name: str) -> None:
+        self.finished.add(name)
+        self.started.add(name)
+        self.tell()
+
+    def tell(self) -> None:
+        if self.on_status is not None:
+            self.on_status(self.status())
+
+
+def score_on_cluster(
+    tasks: Sequence[tuple[Path, Path, ScoreOptions]],
+    cluster: Any,
+    *,
+    force: bool,
+    retries: int,
+    outcomes: Sequence[FileOutcome] = (),
+    on_start: Callable[[int], None] | None = None,
+    on_done: Callable[[FileOutcome], None] | None = None,
+    on_warning: Callable[[str, str], None] | None = None,
+    on_status: Callable[[ClusterStatus], None] | None = None,
+) -> list[FileOutcome]:
+    """Score ``tasks`` (input, output, options) on ``cluster``; outcomes in the tasks' order.
+
+    ``outcomes`` (inputs that named nothing) are only reported, after the cluster is reached.
+    """
+    from distributed import as_completed
+
+    with connected(cluster) as client:
+        workers = check_workers(client)
+        topic = f"autoscore-{uuid.uuid4().hex}"
+        tally = _Tally(len(tasks), len(workers), dashboard_of(client), on_status, on_warning)
+        if on_start is not None:
+            on_start(len(tasks) + len(outcomes))
+        for o in outcomes:
+            if on_done is not None:
+                on_done(o)
+        results: dict[int, FileOutcome] = {}
+        futures: dict[Any, int] = {}
+        client.subscribe_topic(topic, tally.event)
+        try:
+            tally.tell()
+            for i, (path, output, opts) in enumerate(tasks):
+                if not force and already_scored(path, output, opts):  # no need to send it anywhere
+                    results[i] = FileOutcome(path, output, SKIPPED, "already scored")
+                    tally.finish(str(path))
+                    if on_done is not None:
+                        on_done(results[i])
+                    continue
+                shipped, lease = for_workers(opts)
+                task = FileTask(str(path), str(output), shipped, force, lease, topic)
+                future = client.submit(score_file, task, key=f"autoscore-score-{uuid.uuid4().hex}",
+                                       pure=False, retries=retries)
+                futures[future] = i
+            t0 = {i: time.perf_counter() for i in futures.values()}
+            for future in as_completed(list(futures), loop=client.loop):
+                i = futures[future]
+                outcome = _outcome_of(future, tasks[i][0], time.perf_counter() - t0[i])
+                results[i] = outcome
+                tally.finish(str(tasks[i][0]))
+                if on_done is not None:
+                    on_done(outcome)
+        except BaseException:
+            client.cancel(list(futures), force=True)
+            raise
+        finally:
+            client.unsubscribe_topic(topic)
+    return [results[i] for i in range(len(tasks))]
+
+
+def _outcome_of(future: Any, path: Path, seconds: float) -> FileOutcome:
+    """The worker's outcome, or a failed one when the task itself could not finish."""
+    from distributed import KilledWorker
+
+    try:
+        outcome = future.result()
+    except KilledWorker as exc:
+        return FileOutcome(path, None, FAILED, f"The workers scoring {path.name} died repeatedly ({exc}); "
+                           "check their memory and logs, then run the batch again (finished chunks are "
+                           "cached).", seconds, 1)
+    except Exception as exc:
+        why = redact(repr(exc))
+        return FileOutcome(path, None, FAILED, f"The cluster could not run {path.name}: {why}; run the "
+                           "batch again, or this file alone with autoscore score --debug.", seconds, 1)
+    if not isinstance(outcome, FileOutcome):
+        return FileOutcome(path, None, FAILED, f"A worker answered {type(outcome).__name__} for {path.name}.",
+                           seconds, 1)
+    if outcome.status == OK and outcome.output is not None:
+        outcome = dataclasses.replace(outcome, output=Path(outcome.output))
+    return outcome

@@ -1,0 +1,232 @@
+"""Batch on a real Dask cluster: worker processes, the scheduler's locks and semaphores.
+
+Every cluster here is real: a ``LocalCluster`` of two worker *processes* (shared by the
+module), or ``dask scheduler`` and ``dask worker`` started as commands. The workers talk
+to the emulator over loopback HTTP, so what the account saw (tasks accepted, running at
+once, refused) is counted by the emulator, not by autoscore.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import make_media
+from emulator_fixtures import TEST_KEY
+
+from autoscore.batch import BatchResult, run_batch
+from autoscore.emulator import Emulator
+from autoscore.errors import ClusterError, OptionError
+from autoscore.media.probe import probe
+
+dask = pytest.importorskip("dask")
+distributed = pytest.importorskip("distributed")
+
+pytestmark = pytest.mark.slow
+
+LEASE_TIMEOUT = "5s"
+"""How soon a dead worker's claims and account leases expire here (Dask's default is 30 s)."""
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Any]:
+    config = {"distributed.scheduler.locks.lease-timeout": LEASE_TIMEOUT,
+              "distributed.scheduler.locks.lease-validation-interval": "0.5s"}
+    with dask.config.set(config), \
+            distributed.LocalCluster(n_workers=2, threads_per_worker=2, processes=True,
+                                     dashboard_address=None, silence_logs=40) as cluster, \
+            distributed.Client(cluster, set_as_default=False) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Six clips: three copies of one 3 s clip (same music), and three of other lengths."""
+    folder = tmp_path_factory.mktemp("clips")
+    first = make_media(folder / "same-a.mp4", seconds=3.0)
+    shutil.copy(first, folder / "same-b.mp4")
+    shutil.copy(first, folder / "same-c.mp4")
+    for seconds in (4, 5, 6):
+        make_media(folder / f"other-{seconds}.mp4", seconds=float(seconds))
+    return folder
+
+
+def remote(emu: Emulator, cache: Path, **more: Any) -> dict[str, Any]:
+    return {"backend": "wavespeed", "api_key": TEST_KEY, "api_base": emu.base_url, "cache_dir": str(cache),
+            "cuts": "off", **more}
+
+
+def check_outputs(result: BatchResult, count: int) -> None:
+    assert result.count("ok") == count, [o.message for o in result.outcomes]
+    for o in result.outcomes:
+        assert o.output is not None and o.worker is not None and o.worker.startswith("tcp://")
+        info = probe(o.output)
+        assert info.video is not None and info.audio is not None
+        assert info.duration == pytest.approx(probe(o.input).duration, abs=0.1)
+
+
+def distinct_bodies(emu: Emulator) -> int:
+    return len({json.dumps(b, sort_keys=True) for b in emu.submitted_bodies})
+
+
+def test_six_clips_three_identical_pay_once_per_distinct_chunk(client: Any, clips: Path,
+                                                               tmp_path: Path) -> None:
+    with Emulator(latency=0.3, seed=11, api_key=TEST_KEY) as emu:
+        statuses: list[Any] = []
+        result = run_batch([clips], tmp_path / "out", cluster=client, on_cluster=statuses.append,
+                           **remote(emu, tmp_path / "cache"))
+        check_outputs(result, 6)
+        assert emu.stats["accepted"] == 4 == distinct_bodies(emu)  # the three copies share one task
+        assert len({o.worker for o in result.outcomes}) == 2  # both workers took part
+        assert sum(o.details["cache_hits"] for o in result.outcomes) == 2
+        assert statuses[-1].done == 6 and statuses[-1].running == statuses[-1].in_flight == 0
+        assert max(s.in_flight for s in statuses) >= 1
+        assert all(s.workers == 2 for s in statuses)
+        # A rerun skips every finished output without sending anything.
+        again = run_batch([clips], tmp_path / "out", cluster=client, **remote(emu, tmp_path / "cache"))
+        assert again.count("skipped") == 6 and emu.stats["accepted"] == 4
+        assert all(o.worker is None for o in again.outcomes)
+
+
+def test_the_whole_cluster_stays_under_the_accounts_running_limit(client: Any, clips: Path,
+                                                                  tmp_path: Path) -> None:
+    """Two running at most on the account, --concurrency 2: four files at a time (two
+    workers of two threads) would ask for four, and each worker's own gate allows two; the
+    cluster-wide semaphore keeps them all under the account's limit without a single 429."""
+    with Emulator(latency=0.6, seed=12, api_key=TEST_KEY) as emu:
+        emu.max_running = 2
+        result = run_batch([clips], tmp_path / "out", cluster=client, concurrency=2, use_cache=False,
+                           **{k: v for k, v in remote(emu, tmp_path / "cache").items() if k != "cache_dir"})
+        check_outputs(result, 6)
+        assert emu.stats["peak_running"] <= 2
+        assert emu.stats["rate_limited"] == 0
+        assert emu.stats["accepted"] == 6  # no cache: every file pays for its own chunk
+
+
+def test_a_worker_killed_while_it_waits_on_a_paid_task_costs_nothing_twice(client: Any, clips: Path,
+                                                                           tmp_path: Path) -> None:
+    """SIGKILL the worker whose task the provider is still making: Dask moves the file, the
+    dead worker's claim expires, and the next worker collects the same task by its id."""
+    with Emulator(latency=4.0, seed=13, api_key=TEST_KEY) as emu:
+        done: list[BatchResult] = []
+        run = threading.Thread(target=lambda: done.append(run_batch(
+            [clips / "other-4.mp4"], tmp_path / "out", cluster=client, **remote(emu, tmp_path / "cache"))))
+        run.start()
+        deadline = time.monotonic() + 60
+        while emu.stats["accepted"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert emu.stats["accepted"] == 1
+        busy = [w for w, keys in client.processing().items() if keys]
+        assert len(busy) == 1
+        pids = client.run(os.getpid)
+        os.kill(pids[busy[0]], signal.SIGKILL)
+        run.join(timeout=120)
+        assert done, "the batch did not finish"
+        check_outputs(done[0], 1)
+        assert done[0].outcomes[0].worker != busy[0]
+        assert done[0].outcomes[0].details["resumed"] == 1
+        assert emu.stats["accepted"] == 1  # collected by its task id, never bought again
+        client.wait_for_workers(2, timeout=60)  # the nanny brought the dead one back
+
+
+def test_an_input_a_worker_cannot_read_fails_naming_worker_and_path(client: Any, tmp_path: Path) -> None:
+    from autoscore.cluster import score_on_cluster
+    from autoscore.options import ScoreOptions
+
+    missing = tmp_path / "only-on-my-laptop.mp4"
+    [outcome] = score_on_cluster([(missing, tmp_path / "x.scored.mp4", ScoreOptions(backend="procedural"))],
+                                 client, force=False, retries=0)
+    assert outcome.status == "failed" and outcome.worker is not None
+    assert outcome.worker in outcome.message and str(missing) in outcome.message
+
+
+def test_workers_of_another_version_are_named_before_any_file_is_sent(client: Any) -> None:
+    from autoscore.cluster.connect import check_workers
+
+    with pytest.raises(ClusterError, match=r"Worker\(s\) tcp://.* run another autoscore version"):
+        check_workers(client, expected="0.0.0")
+    assert len(check_workers(client)) == 2
+
+
+# -- the command line against a scheduler and workers started as commands ----------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def autoscore(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "autoscore", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_batch_on_a_scheduler_and_worker_started_with_the_dask_commands(clips: Path, tmp_path: Path) -> None:
+    dask_cmd = str(Path(sys.executable).with_name("dask"))
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    scheduler = subprocess.Popen([dask_cmd, "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                                  "--no-dashboard"], **quiet)  # type: ignore[call-overload]
+    worker = subprocess.Popen([dask_cmd, "worker", address, "--nworkers", "1", "--nthreads", "2",
+                               "--no-dashboard"], **quiet)  # type: ignore[call-overload]
+    try:
+        proc = autoscore("batch", str(clips / "other-4.mp4"), str(clips / "same-a.mp4"), "-o",
+                         str(tmp_path / "out"), "--cluster", address, "--backend", "procedural",
+                         "--cache-dir", f"file://{tmp_path / 'cache'}", "--json")
+        assert proc.returncode == 0, proc.stderr
+        report = json.loads(proc.stdout)
+        assert report["ok"] == 2
+        assert {f["worker"] for f in report["files"]} == {f["worker"] for f in report["files"][:1]}
+        assert report["files"][0]["worker"].startswith("tcp://127.0.0.1:")
+        for f in report["files"]:
+            assert probe(Path(f["output"])).audio is not None
+    finally:
+        for p in (worker, scheduler):
+            p.terminate()
+        for p in (worker, scheduler):
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def test_an_unreachable_scheduler_is_one_clear_line(clips: Path, tmp_path: Path) -> None:
+    proc = autoscore("batch", str(clips / "same-a.mp4"), "-o", str(tmp_path / "out"), "--cluster",
+                     f"tcp://127.0.0.1:{free_port()}", "--backend", "procedural", timeout=120)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Cannot reach the Dask scheduler" in lines[0] and "within 5 s" in lines[0]
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--cluster", "local:0"], "local:1 to local:64"),
+    (["--cluster", "somewhere"], "neither a scheduler address"),
+    (["--cluster", "local:2", "--jobs", "3"], "--jobs does not apply with --cluster"),
+])
+def test_cluster_usage_errors(clips: Path, tmp_path: Path, args: list[str], message: str) -> None:
+    proc = autoscore("batch", str(clips / "same-a.mp4"), "-o", str(tmp_path / "out"), *args, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_missing_dask_extra_is_a_usage_error_before_any_work(clips: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if not installed
+    with pytest.raises(OptionError, match=r"pip install 'autoscore\[dask\]'"):
+        run_batch([clips], tmp_path / "out", cluster="local:2", backend="procedural")
+    assert not (tmp_path / "out").exists()
