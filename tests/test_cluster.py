@@ -203,6 +203,55 @@ def test_batch_on_a_scheduler_and_worker_started_with_the_dask_commands(clips: P
                 p.kill()
 
 
+def test_a_worker_stopped_with_sigterm_mid_file_cleans_up_and_the_file_moves(tmp_path: Path) -> None:
+    """Dask's nanny, a container or a job scheduler stops a worker with SIGTERM while it
+    renders: its ffmpegs end, its ``.part`` output and scratch folder go, and the file is
+    scored by the other worker."""
+    clip = make_media(tmp_path / "long.mp4", seconds=240.0, video="160x90")
+    dask_cmd = str(Path(sys.executable).with_name("dask"))
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    out = tmp_path / "out"
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    scheduler = subprocess.Popen([dask_cmd, "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                                  "--no-dashboard"], **quiet)  # type: ignore[call-overload]
+    temps, workers = [], []
+    for i in range(2):
+        temp = tmp_path / f"worker{i}-tmp"
+        temp.mkdir()
+        temps.append(temp)
+        workers.append(subprocess.Popen(
+            [dask_cmd, "worker", address, "--nthreads", "1", "--no-dashboard", "--name", f"w{i}"],
+            env={**os.environ, "TMPDIR": str(temp)}, **quiet))  # type: ignore[call-overload]
+    batch = subprocess.Popen([sys.executable, "-m", "autoscore", "batch", str(clip), "-o", str(out),
+                              "--cluster", address, "--backend", "procedural", "--cuts", "off", "--json"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (out.is_dir() and list(out.glob(".*.part*"))):
+            time.sleep(0.02)
+        assert list(out.glob(".*.part*")), "the render never started"
+        busy = [i for i, t in enumerate(temps) if any(p.name.startswith("autoscore-") for p in t.iterdir())]
+        assert len(busy) == 1
+        with distributed.Client(address, set_as_default=False) as look:
+            temp_of = look.run(os.getenv, "TMPDIR")
+        stopped = next(a for a, t in temp_of.items() if t == str(temps[busy[0]]))
+        workers[busy[0]].send_signal(signal.SIGTERM)
+        workers[busy[0]].wait(timeout=90)
+        assert not [p.name for p in temps[busy[0]].iterdir() if p.name.startswith("autoscore-")]
+        stdout, stderr = batch.communicate(timeout=180)
+        assert batch.returncode == 0, stderr
+        [scored] = json.loads(stdout)["files"]
+        assert scored["status"] == "ok"
+        assert scored["worker"] != stopped  # stopped part way, not allowed to finish
+        assert not list(out.glob(".*.part*"))
+        assert probe(out / "long.scored.mp4").duration == pytest.approx(240.0, abs=0.1)
+    finally:
+        for p in (batch, *workers, scheduler):
+            p.kill()
+            p.wait(timeout=30)
+
+
 def test_an_unreachable_scheduler_is_one_clear_line(clips: Path, tmp_path: Path) -> None:
     proc = autoscore("batch", str(clips / "same-a.mp4"), "-o", str(tmp_path / "out"), "--cluster",
                      f"tcp://127.0.0.1:{free_port()}", "--backend", "procedural", timeout=120)

@@ -86,13 +86,19 @@ def connected(cluster: Any) -> Iterator[Any]:
 
 @contextlib.contextmanager
 def _local_cluster(workers: int) -> Iterator[Any]:
+    import dask
     from distributed import Client, LocalCluster
 
     # Processes, one thread each: a file's mixing and encoding hold the GIL in places, and a
     # worker that dies takes only its own file with it. Dask's own logging is for Dask's
-    # users; ours say what matters.
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                      silence_logs=logging.ERROR) as cluster, \
+    # users; ours say what matters. Dask starts workers with MALLOC_TRIM_THRESHOLD_=65536,
+    # which hands every large array back to the system as soon as it is freed; a file's
+    # mix allocates and frees many, and took 1.5x as long on a worker (0.77 s against
+    # 0.51 s a clip, benchmarks/bench_cluster.py), so our own workers go without it.
+    untrimmed = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+    with dask.config.set(untrimmed), \
+            LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+                         silence_logs=logging.ERROR) as cluster, \
             Client(cluster, set_as_default=False) as client:
         yield client
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from ..batch import FAILED, OK, SKIPPED, Collect, FileOutcome, already_scored, score_one
 from ..errors import redact
+from ..media import ffmpeg
 from ..music.backends import resolve_backend_name
 from ..music.backends.wavespeed.answers import API_KEY_ENV
 from ..music.backends.wavespeed.client import BASE_URL_ENV, DEFAULT_BASE_URL, DEFAULT_CONCURRENCY
@@ -109,6 +110,12 @@ def score_file(task: FileTask) -> FileOutcome:
     )
     with sharing(Sharing(claims=LockClaims(), lease=lease)):
         outcome = score_one(path, output, task.options, force=task.force, reporter=reporter)
+    if ffmpeg.stopping() is not None:
+        # The worker is closing (``plugin.StopOnClose`` ended the file's ffmpegs, and its cleanup ran):
+        # the file is not failed, it goes to another worker.
+        from distributed import Reschedule
+
+        raise Reschedule()
     return dataclasses.replace(outcome, worker=worker.address)
 
 
@@ -185,6 +192,9 @@ def score_on_cluster(
                 on_done(o)
         results: dict[int, FileOutcome] = {}
         futures: dict[Any, int] = {}
+        from .plugin import StopOnClose
+
+        client.register_plugin(StopOnClose(), name=StopOnClose.name)
         client.subscribe_topic(topic, tally.event)
         try:
             tally.tell()

@@ -24,6 +24,7 @@ import subprocess
 import tempfile
 import threading
 import wave
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,19 +110,70 @@ def _last_lines(text: str, n: int = 3) -> str:
     return " | ".join(lines[-n:]) if lines else "no message"
 
 
+# -- every ffmpeg this process runs, so that a shutdown can stop them all ---------------
+
+_LIVE: weakref.WeakSet[subprocess.Popen[bytes]] = weakref.WeakSet()
+_LIVE_LOCK = threading.Lock()
+_STOPPING: list[str] = []
+
+
+def _start(cmd: Sequence[str], what: str, **popen: object) -> subprocess.Popen[bytes]:
+    """Popen, registered in ``_LIVE``; refused once ``stop_all`` has been called."""
+    with _LIVE_LOCK:
+        if _STOPPING:
+            raise FFmpegError(f"Stopped before ffmpeg could {what}: {_STOPPING[0]}.")
+        try:
+            proc: subprocess.Popen[bytes] = subprocess.Popen(cmd, **popen)  # type: ignore[call-overload]
+        except OSError as exc:
+            raise FFmpegError(f"Could not start ffmpeg to {what}: {exc}.") from exc
+        _LIVE.add(proc)
+    return proc
+
+
+def stop_all(reason: str) -> None:
+    """Stop every ffmpeg of this process and start no more: the process is being shut down.
+
+    A Ctrl-C reaches the main thread; a Dask worker being closed has its files running in
+    other threads, which nothing interrupts. Ending their ffmpegs makes each job fail at
+    once with ``FFmpegError`` (``reason`` in its message), and the job's own cleanup
+    removes its ``.part`` output and scratch folder on the way out, before the process
+    is killed.
+    """
+    with _LIVE_LOCK:
+        _STOPPING.append(reason)
+        running = list(_LIVE)
+    for proc in running:
+        with contextlib.suppress(OSError):
+            proc.terminate()
+
+
+def stopping() -> str | None:
+    """Why ``stop_all`` was called, or None."""
+    return _STOPPING[0] if _STOPPING else None
+
+
+def _failed(what: str, err: str) -> FFmpegError:
+    if _STOPPING:
+        return FFmpegError(f"Stopped while ffmpeg tried to {what}: {_STOPPING[0]}.")
+    return FFmpegError(f"ffmpeg failed to {what}: {_last_lines(err)}")
+
+
 def run(args: Sequence[str], *, what: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
     """Run ``ffmpeg ARGS`` to completion; ``what`` names the job for error messages."""
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", *args] if input is None else [
         ffmpeg_exe(), "-hide_banner", *args]
     log.debug("ffmpeg: %s", shlex.join(cmd))
-    try:
-        proc = subprocess.run(cmd, input=input, capture_output=True, check=False)
-    except OSError as exc:
-        raise FFmpegError(f"Could not start ffmpeg to {what}: {exc}.") from exc
+    stdin = subprocess.PIPE if input is not None else None
+    proc = _start(cmd, what, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    with proc:
+        try:
+            out, err = proc.communicate(input)
+        except BaseException:
+            proc.kill()
+            raise
     if proc.returncode != 0:
-        err = proc.stderr.decode("utf-8", "replace")
-        raise FFmpegError(f"ffmpeg failed to {what}: {_last_lines(err)}")
-    return proc
+        raise _failed(what, err.decode("utf-8", "replace"))
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 def decode_args(
@@ -265,10 +317,10 @@ class Writer:
         log.debug("ffmpeg: %s", shlex.join(self.cmd))
         self._err = tempfile.TemporaryFile()
         try:
-            self.proc = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stderr=self._err)
-        except OSError as exc:
+            self.proc = _start(self.cmd, what, stdin=subprocess.PIPE, stderr=self._err)
+        except FFmpegError:
             self._err.close()
-            raise FFmpegError(f"Could not start ffmpeg to {what}: {exc}.") from exc
+            raise
         self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=self.QUEUE_BLOCKS)
         self._broken = threading.Event()
         self._finished = False
@@ -309,7 +361,7 @@ class Writer:
         err = self._err.read().decode("utf-8", "replace")
         self._err.close()
         if code != 0:
-            raise FFmpegError(f"ffmpeg failed to {self.what}: {_last_lines(err)}")
+            raise _failed(self.what, err)
         if self._broken.is_set():
             raise FFmpegError(f"ffmpeg stopped reading early while trying to {self.what}.")
 
@@ -374,10 +426,10 @@ class Reader:
         log.debug("ffmpeg: %s", shlex.join(self.cmd))
         self._err = tempfile.TemporaryFile()
         try:
-            self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=self._err)
-        except OSError as exc:
+            self.proc = _start(self.cmd, what, stdout=subprocess.PIPE, stderr=self._err)
+        except FFmpegError:
             self._err.close()
-            raise FFmpegError(f"Could not start ffmpeg to {what}: {exc}.") from exc
+            raise
 
     def read(self, size: int) -> bytes:
         """Up to ``size`` bytes; fewer only at the end of the output."""
