@@ -114,6 +114,50 @@ def test_the_whole_cluster_stays_under_the_accounts_running_limit(client: Any, c
         assert emu.stats["accepted"] == 6  # no cache: every file pays for its own chunk
 
 
+def test_without_concurrency_the_cluster_learns_the_limit_from_the_accounts_429s(
+        client: Any, clips: Path, tmp_path: Path) -> None:
+    with Emulator(latency=0.6, seed=14, api_key=TEST_KEY) as emu:
+        emu.max_running = 2
+        statuses: list[Any] = []
+        result = run_batch([clips], tmp_path / "out", cluster=client, use_cache=False,
+                           on_cluster=statuses.append,
+                           **{k: v for k, v in remote(emu, tmp_path / "cache").items() if k != "cache_dir"})
+        check_outputs(result, 6)
+        assert emu.stats["rate_limited"] >= 1 and emu.stats["accepted"] == 6
+        learnt = [s.account_limit for s in statuses if s.account_limit is not None]
+        assert learnt[0] == 8 and min(learnt) <= 4  # four threads at most were running
+
+
+def test_the_cluster_learns_the_accounts_limit_from_429s_and_parks_the_rest(client: Any) -> None:
+    """Two leases held by workers, then a 429: the limit falls to two and the submitting
+    process holds the other places; two completed tasks give one place back."""
+    import uuid
+
+    from autoscore.cluster.account import ClusterAccount
+
+    name = f"autoscore-account-test-{uuid.uuid4().hex}-4"
+    account = ClusterAccount(client, name, 4)
+    workers = distributed.Semaphore(max_leases=4, name=name, scheduler_rpc=client.scheduler, loop=client.loop)
+    try:
+        assert workers.acquire(timeout=5) and workers.acquire(timeout=5)
+        account.answer("refused")
+        account.answer("refused")  # the same round: learnt once
+        deadline = time.monotonic() + 10
+        while account.parked < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert (account.limit, account.parked, account.refusals) == (2, 2, 2)
+        assert not workers.acquire(timeout=0.5)  # the account is full for the cluster
+        account.answer("succeeded")
+        account.answer("succeeded")
+        assert workers.acquire(timeout=5)  # a limit's worth of successes: one more place
+        assert account.limit == 3
+    finally:
+        account.close()
+        for _ in range(3):
+            workers.release()
+    assert account.parked == 0
+
+
 def test_a_worker_killed_while_it_waits_on_a_paid_task_costs_nothing_twice(client: Any, clips: Path,
                                                                            tmp_path: Path) -> None:
     """SIGKILL the worker whose task the provider is still making: Dask moves the file, the

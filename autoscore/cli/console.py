@@ -155,9 +155,10 @@ class BatchConsole:
                 where = f"; dashboard {status.dashboard}" if status.dashboard else ""
                 self._line(f"Cluster: {status.workers} worker(s){where}")
             if self._progress is not None:
+                limit = f" (account: {status.account_limit} at once)" if status.account_limit else ""
                 self._progress.update(self._task, description=(
                     f"{status.running} running, {status.queued} queued, "
-                    f"{status.in_flight} request(s) in flight"
+                    f"{status.in_flight} request(s) in flight{limit}"
                 ))
 
     def done(self, outcome: Any) -> None:

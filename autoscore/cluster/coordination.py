@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import hashlib
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ..music.claims import Claim
@@ -37,12 +38,18 @@ def account_name(base_url: str, key: str, leases: int) -> str:
 
 
 class ClusterLease:
-    """``AccountLease`` over a Dask semaphore; used from a job's own event loop thread."""
+    """``AccountLease`` over a Dask semaphore; used from a job's own event loop thread.
 
-    def __init__(self, name: str, leases: int) -> None:
+    What the account answers (a 429, a completed task) goes to ``tell``, which the worker
+    sends to the submitting process: there ``account.ClusterAccount`` learns the account's
+    limit for the whole cluster and holds back the semaphore's spare places.
+    """
+
+    def __init__(self, name: str, leases: int, tell: Callable[[str], None] | None = None) -> None:
         from distributed import Semaphore
 
         self.semaphore = Semaphore(max_leases=leases, name=name)
+        self.tell = tell or (lambda _what: None)
 
     async def acquire(self, timeout: float | None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -62,11 +69,17 @@ class ClusterLease:
 
     def _give_back(self, attempt: asyncio.Future[Any]) -> None:
         if not attempt.cancelled() and attempt.exception() is None and attempt.result():
-            self.release()
+            self.release(succeeded=False)
 
-    def release(self) -> None:
+    def release(self, *, succeeded: bool) -> None:
         with contextlib.suppress(Exception):  # an expired lease: the scheduler already took it back
             self.semaphore.release()
+        if succeeded:
+            self.tell("succeeded")
+
+    def refused(self) -> None:
+        self.release(succeeded=False)
+        self.tell("refused")
 
 
 class LockClaims:

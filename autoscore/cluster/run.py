@@ -34,6 +34,7 @@ from ..music.backends.wavespeed.answers import API_KEY_ENV
 from ..music.backends.wavespeed.client import BASE_URL_ENV, DEFAULT_BASE_URL, DEFAULT_CONCURRENCY
 from ..music.shared import Sharing, sharing
 from ..options import ScoreOptions
+from .account import ClusterAccount
 from .connect import check_workers, connected, dashboard_of
 from .coordination import ClusterLease, LockClaims, account_name
 
@@ -52,6 +53,8 @@ class ClusterStatus:
     queued: int
     in_flight: int
     """Requests of this batch being made right now, across all workers."""
+    account_limit: int | None = None
+    """Tasks the cluster lets run at once on the account, as learnt from its 429s (remote only)."""
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,9 @@ def score_file(task: FileTask) -> FileOutcome:
             "at the same path, and check its permissions.", exit_code=1,
         )
         return dataclasses.replace(outcome, worker=worker.address)
-    lease = ClusterLease(*task.lease) if task.lease is not None else None
+    lease = None
+    if task.lease is not None:
+        lease = ClusterLease(*task.lease, tell=lambda what: event("account", answer=what))
     reporter = Collect(
         path.name,
         on_warning=lambda _name, message: event("warning", message=message),
@@ -130,12 +135,14 @@ class _Tally:
         self.started: set[str] = set()
         self.finished: set[str] = set()
         self.chunks: dict[tuple[str, int], str] = {}
+        self.account: ClusterAccount | None = None
 
     def status(self) -> ClusterStatus:
         running = len(self.started - self.finished)
         in_flight = sum(1 for state in self.chunks.values() if state == "generating")
         return ClusterStatus(self.workers, self.dashboard, self.total, len(self.finished), running,
-                             self.total - len(self.finished) - running, in_flight)
+                             self.total - len(self.finished) - running, in_flight,
+                             self.account.limit if self.account is not None else None)
 
     def event(self, event: tuple[float, Any]) -> None:
         message = event[1]
@@ -151,6 +158,8 @@ class _Tally:
             self.chunks[(name, int(message.get("index", 0)))] = str(message.get("state"))
         elif kind == "warning" and self.on_warning is not None:
             self.on_warning(Path(name).name, str(message.get("message")))
+        elif kind == "account" and self.account is not None:
+            self.account.answer(str(message.get("answer")))
         self.tell()
 
     def finish(self, name: str) -> None:
@@ -206,6 +215,8 @@ def score_on_cluster(
                         on_done(results[i])
                     continue
                 shipped, lease = for_workers(opts)
+                if lease is not None and tally.account is None:
+                    tally.account = ClusterAccount(client, *lease)
                 task = FileTask(str(path), str(output), shipped, force, lease, topic)
                 future = client.submit(score_file, task, key=f"autoscore-score-{uuid.uuid4().hex}",
                                        pure=False, retries=retries)
@@ -223,6 +234,8 @@ def score_on_cluster(
             raise
         finally:
             client.unsubscribe_topic(topic)
+            if tally.account is not None:
+                tally.account.close()
     return [results[i] for i in range(len(tasks))]
 
 

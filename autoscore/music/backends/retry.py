@@ -141,7 +141,13 @@ class AccountLease(Protocol):
         """Wait up to ``timeout`` seconds (None: as long as it takes); False when it ran out."""
         ...
 
-    def release(self) -> None: ...
+    def release(self, *, succeeded: bool) -> None:
+        """The task ended (``succeeded``: completed), or was never made."""
+        ...
+
+    def refused(self) -> None:
+        """The submission got a 429: no task was made, and the account is fuller than we knew."""
+        ...
 
 
 class AccountGate:

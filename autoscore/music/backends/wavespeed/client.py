@@ -105,7 +105,7 @@ class _Slot:
             self.open = False
             self.gate.release(self.ticket, succeeded=succeeded)
             if self.lease is not None:
-                self.lease.release()
+                self.lease.release(succeeded=succeeded)
 
     def refused(self, wait: float, now: float) -> None:
         """A 429: no task was made, and the gate learns from it."""
@@ -113,7 +113,7 @@ class _Slot:
             self.open = False
             self.gate.refused(self.ticket, wait, now)
             if self.lease is not None:
-                self.lease.release()
+                self.lease.refused()
 
 
 class WaveSpeedBackend(Session, Backend):
