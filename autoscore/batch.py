@@ -20,10 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from .errors import AutoscoreError, OptionError, OutputPathError, redact
+from .guides import NOTES_SUFFIXES
+from .media import remote
+from .media.files import scratch_folder
+from .media.remote import RemoteFile
 from .media.render import VIDEO_CONTAINERS
 from .music.backends.base import FORMATS
 from .options import ScoreOptions
-from .pipeline import find_notes_beside, score
+from .pipeline import ScoreResult, find_notes_beside, score
 from .progress import Reporter
 
 log = logging.getLogger(__name__)
@@ -49,13 +53,16 @@ SCORED_MARK = ".scored"
 
 OK, SKIPPED, FAILED = "ok", "skipped", "failed"
 
+Location = Path | RemoteFile
+"""A local path, or a file behind an fsspec URL (staged through a local copy, ``media.remote``)."""
+
 
 @dataclass
 class FileOutcome:
     """What happened to one input."""
 
-    input: Path
-    output: Path | None
+    input: Location
+    output: Location | None
     status: str
     """ok, skipped or failed."""
     message: str = ""
@@ -106,17 +113,24 @@ class BatchResult:
         }
 
 
-def expand_inputs(inputs: Iterable[str | Path]) -> tuple[list[Path], list[FileOutcome]]:
-    """Files, folders (their media files, not recursive) and globs, in order, each once.
+def expand_inputs(inputs: Iterable[str | Path]) -> tuple[list[Location], list[FileOutcome]]:
+    """Files, folders (their media files, not recursive) and globs, in order, each once;
+    local, or behind fsspec URLs.
 
     Returns the inputs and, for each argument that named nothing, a failed outcome: a typo
     in one argument should not cost the user the rest of the batch.
     """
-    found: list[Path] = []
+    found: list[Location] = []
     missing: list[FileOutcome] = []
     for arg in inputs:
         text = str(arg)
-        path = Path(text)
+        if remote.is_url(text):
+            named = remote.expand(text, lambda name: _is_media(Path(name)))
+            if not named:
+                missing.append(_failed(RemoteFile(text), f"Nothing to score at {text}: check the URL."))
+            found.extend(named)
+            continue
+        path = Path(text.removeprefix("file://"))
         if path.is_dir():
             found.extend(sorted(p for p in path.iterdir() if p.is_file() and _is_media(p)))
         elif path.is_file():
@@ -129,9 +143,9 @@ def expand_inputs(inputs: Iterable[str | Path]) -> tuple[list[Path], list[FileOu
             found.extend(media)
         else:
             missing.append(_failed(path, f"Input {text} does not exist: check the path."))
-    unique: dict[Path, Path] = {}
+    unique: dict[Location, Location] = {}
     for p in found:
-        unique.setdefault(p.resolve(), p)
+        unique.setdefault(p.resolve() if isinstance(p, Path) else p, p)
     return list(unique.values()), missing
 
 
@@ -139,19 +153,21 @@ def _is_media(path: Path) -> bool:
     return path.suffix.lower().lstrip(".") in MEDIA_SUFFIXES and SCORED_MARK not in path.suffixes
 
 
-def _failed(path: Path, message: str, code: int = 2) -> FileOutcome:
+def _failed(path: Location, message: str, code: int = 2) -> FileOutcome:
     return FileOutcome(path, None, FAILED, message, exit_code=code)
 
 
-def output_for(input: Path, out_dir: Path | None, format: str | None = None) -> Path:
+def output_for(input: Location, out_dir: Location | None, format: str | None = None) -> Location:
     """``<out_dir>/<stem>.scored.<ext>``, beside the input when ``out_dir`` is None.
 
     Decided from the name alone, so skipping a finished file costs no probe. An audio file
     asked to become a video fails in ``score`` with a message saying so.
     """
     ext = (format or input.suffix.lstrip(".") or "mp4").lower()
-    folder = out_dir if out_dir is not None else input.parent
-    return folder / f"{input.stem}{SCORED_MARK}.{ext}"
+    name = f"{input.stem}{SCORED_MARK}.{ext}"
+    if out_dir is None:
+        return input.sibling(name) if isinstance(input, RemoteFile) else input.parent / name
+    return out_dir.child(name) if isinstance(out_dir, RemoteFile) else out_dir / name
 
 
 def is_finished(input: Path, output: Path, notes: Path | None = None) -> bool:
@@ -241,7 +257,7 @@ def run_batch(
         from .timeline import timeline_suffix
 
         timeline = timeline_suffix(opts.timeline)
-    folder = Path(out_dir) if out_dir is not None else None
+    folder = remote.as_location(out_dir) if out_dir is not None else None
     if folder is not None:
         _make_folder(folder)
     files, outcomes = expand_inputs(inputs)
@@ -249,10 +265,14 @@ def run_batch(
         raise OptionError("No inputs given: name files, folders or glob patterns.")
     _check_names_apart(files, folder, opts.format)
 
-    def task(path: Path) -> tuple[Path, Path, ScoreOptions]:
+    def task(path: Location) -> tuple[Location, Location, ScoreOptions]:
         output = output_for(path, folder, opts.format)
-        each = opts if timeline is None else replace(opts, timeline=output.with_suffix(timeline))
-        return path, output, each
+        if timeline is None:
+            return path, output, opts
+        if isinstance(output, RemoteFile):
+            raise OptionError(f"--timeline writes beside each output, and {output.url} is a URL: score "
+                              "into a folder to get timelines.")
+        return path, output, replace(opts, timeline=output.with_suffix(timeline))
 
     tasks = [task(path) for path in files]
     if cluster is not None:
@@ -268,13 +288,13 @@ def run_batch(
         if on_done is not None:
             on_done(o)
 
-    def one(path: Path, output: Path, each: ScoreOptions) -> FileOutcome:
+    def one(path: Location, output: Location, each: ScoreOptions) -> FileOutcome:
         outcome = score_one(path, output, each, force=force, on_warning=on_warning)
         if on_done is not None:
             on_done(outcome)
         return outcome
 
-    done: dict[Path, FileOutcome] = {}
+    done: dict[Location, FileOutcome] = {}
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="autoscore-batch") as pool:
         futures = {pool.submit(one, *t): t[0] for t in tasks}
         try:
@@ -288,7 +308,10 @@ def run_batch(
     return BatchResult(ordered, time.perf_counter() - t0)
 
 
-def _make_folder(folder: Path) -> None:
+def _make_folder(folder: Location) -> None:
+    if isinstance(folder, RemoteFile):
+        remote.make_folder(folder)
+        return
     if folder.exists() and not folder.is_dir():
         raise OutputPathError(f"--out {folder} is a file, not a folder: name a folder.")
     try:
@@ -299,11 +322,12 @@ def _make_folder(folder: Path) -> None:
         ) from exc
 
 
-def _check_names_apart(files: Sequence[Path], folder: Path | None, format: str | None) -> None:
+def _check_names_apart(files: Sequence[Location], folder: Location | None, format: str | None) -> None:
     """Two inputs must not write one output (``a/clip.mp4`` and ``b/clip.mp4`` into one folder)."""
-    seen: dict[Path, Path] = {}
+    seen: dict[Location, Location] = {}
     for path in files:
-        out = output_for(path, folder, format).resolve()
+        out = output_for(path, folder, format)
+        out = out.resolve() if isinstance(out, Path) else out
         if out in seen:
             raise OptionError(
                 f"{seen[out]} and {path} would both be written to {out}: score them into "
@@ -312,14 +336,47 @@ def _check_names_apart(files: Sequence[Path], folder: Path | None, format: str |
         seen[out] = path
 
 
-def already_scored(path: Path, output: Path, opts: ScoreOptions) -> bool:
+def already_scored(path: Location, output: Location, opts: ScoreOptions) -> bool:
     """A finished output (and timeline, when one is asked for) newer than the input and notes."""
     notes_path = Path(opts.notes) if isinstance(opts.notes, str | Path) else None
+    if isinstance(path, RemoteFile) or isinstance(output, RemoteFile):
+        if isinstance(output, RemoteFile):
+            return remote.finished(path, output, notes_path or _remote_notes(path))
+        return is_finished(Path(output), output, notes_path)  # remote input, local output: the output's age
     timeline = Path(opts.timeline) if opts.timeline is not None else None
     return is_finished(path, output, notes_path) and (timeline is None or timeline.is_file())
 
 
-def score_one(path: Path, output: Path, opts: ScoreOptions, *, force: bool,
+def _remote_notes(input: Location) -> RemoteFile | None:
+    """The notes file beside a remote input (``clip.notes.txt`` for ``clip.mp4``), if the store has one."""
+    if not isinstance(input, RemoteFile):
+        return None
+    for suffix in NOTES_SUFFIXES:
+        candidate = input.sibling(input.stem + suffix)
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _score_staged(path: Location, output: Location, opts: ScoreOptions, reporter: Collect) -> ScoreResult:
+    """``score`` for a remote input or output: through local copies in a scratch folder."""
+    with scratch_folder("autoscore-stage-") as stage:
+        local_in = path
+        if isinstance(path, RemoteFile):
+            local_in = remote.fetch(path, stage)
+            notes = _remote_notes(path) if opts.notes is None else None
+            if notes is not None:
+                remote.fetch(notes, stage)  # beside the staged input, where score finds it
+        local_out = stage / "out" / output.name if isinstance(output, RemoteFile) else output
+        local_out.parent.mkdir(exist_ok=True)
+        assert isinstance(local_in, Path)
+        result = score(local_in, local_out, opts, reporter=reporter)
+        if isinstance(output, RemoteFile):
+            remote.publish(local_out, output)
+        return result
+
+
+def score_one(path: Location, output: Location, opts: ScoreOptions, *, force: bool,
               on_warning: Callable[[str, str], None] | None = None,
               reporter: Collect | None = None) -> FileOutcome:
     """One file of a batch, whatever runs it (a thread here, a cluster worker): never raises
@@ -329,7 +386,10 @@ def score_one(path: Path, output: Path, opts: ScoreOptions, *, force: bool,
         return FileOutcome(path, output, SKIPPED, "already scored", time.perf_counter() - t0)
     reporter = reporter or Collect(path.name, on_warning)
     try:
-        result = score(path, output, opts, reporter=reporter)
+        if isinstance(path, RemoteFile) or isinstance(output, RemoteFile):
+            result = _score_staged(path, output, opts, reporter)
+        else:
+            result = score(path, output, opts, reporter=reporter)
     except AutoscoreError as exc:
         return FileOutcome(path, None, FAILED, str(exc), time.perf_counter() - t0, exc.exit_code,
                            list(reporter.warnings))

@@ -201,3 +201,42 @@ def test_a_url_cache_serves_a_whole_score(tmp_path: Path) -> None:
     second = generate_chunks(chunks, ProceduralBackend(), AudioCache(url), ChunkStore(tmp_path / "b"),
                              SETTINGS)
     assert (first.requests, second.requests, second.cache_hits) == (1, 0, 1)
+
+
+# -- inputs and outputs behind URLs ------------------------------------------------------
+
+
+def test_a_batch_reads_and_writes_fsspec_urls_through_local_copies(tmp_path: Path) -> None:
+    """Inputs and notes in memory://, outputs to memory://: staged, scored, uploaded whole."""
+    import fsspec
+    from conftest import make_media
+
+    from autoscore.batch import run_batch
+    from autoscore.media.probe import probe
+
+    fs = fsspec.filesystem("memory")
+    root = f"/autoscore-{uuid.uuid4().hex}"
+    clip = make_media(tmp_path / "clip.mp4", seconds=3.0)
+    fs.put_file(str(clip), f"{root}/in/clip.mp4")
+    fs.pipe_file(f"{root}/in/clip.notes.txt", b"0:00 calm piano opening\n")
+    fs.pipe_file(f"{root}/in/readme.txt", b"not media")
+    result = run_batch([f"memory://{root}/in"], f"memory://{root}/out", backend="procedural", cuts="off")
+    [outcome] = result.outcomes
+    assert outcome.status == "ok", outcome.message
+    assert str(outcome.output) == f"memory://{root}/out/clip.scored.mp4"
+    assert outcome.details["notes"].endswith("clip.notes.txt")  # found beside the remote input
+    assert fs.ls(f"{root}/out", detail=False) == [f"{root}/out/clip.scored.mp4"]  # no temporary names
+    fs.get_file(f"{root}/out/clip.scored.mp4", str(tmp_path / "back.mp4"))
+    assert probe(tmp_path / "back.mp4").duration == pytest.approx(3.0, abs=0.1)
+    again = run_batch([f"memory://{root}/in"], f"memory://{root}/out", backend="procedural", cuts="off")
+    assert again.count("skipped") == 1
+    missing = run_batch([f"memory://{root}/nothing-here.mp4"], tmp_path / "out", backend="procedural")
+    assert missing.count("failed") == 1 and "check the URL" in missing.outcomes[0].message
+
+
+def test_a_url_with_no_driver_is_a_usage_error_before_any_work(tmp_path: Path) -> None:
+    from autoscore.batch import run_batch
+    from autoscore.errors import OptionError
+
+    with pytest.raises(OptionError, match="nosuchproto"):
+        run_batch([str(tmp_path)], "nosuchproto://bucket/out", backend="procedural")

@@ -195,6 +195,14 @@ def test_an_input_a_worker_cannot_read_fails_naming_worker_and_path(client: Any,
     assert outcome.worker in outcome.message and str(missing) in outcome.message
 
 
+def test_file_urls_are_paths_on_the_cluster(client: Any, clips: Path, tmp_path: Path) -> None:
+    result = run_batch([f"file://{clips}/other-5.mp4"], f"file://{tmp_path}/out", cluster=client,
+                       backend="procedural", cuts="off", cache_dir=f"file://{tmp_path}/cache")
+    check_outputs(result, 1)
+    assert result.outcomes[0].output == tmp_path / "out" / "other-5.scored.mp4"
+    assert list((tmp_path / "cache" / "audio").rglob("*.f32"))
+
+
 def test_workers_of_another_version_are_named_before_any_file_is_sent(client: Any) -> None:
     from autoscore.cluster.connect import check_workers
 

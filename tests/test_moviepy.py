@@ -170,7 +170,7 @@ def test_the_api_key_never_shows_in_the_effect() -> None:
     assert "sk-secret-1234" not in repr(effect)
 
 
-def test_the_effect_follows_the_cuts_of_the_clip_itself() -> None:
+def test_the_effect_follows_the_cuts_of_the_clip_itself(voice: AudioFileClip) -> None:
     """Cuts come from the clip's own frames (a concatenation is no file): three held colours,
     a montage of quick ones between them. ``cuts='off'`` decodes nothing; ``on`` with an
     audio-only clip is refused."""
@@ -187,4 +187,4 @@ def test_the_effect_follows_the_cuts_of_the_clip_itself() -> None:
     assert job.plan.downbeat is not None
     assert _cuts_if_asked(video, "off", False) is None
     with pytest.raises(OptionError, match="audio only"):
-        score_clip(AudioFileClip(str(DATA / "voice.flac")), cuts="on")
+        score_clip(voice, cuts="on")  # the module's reader: a new one would leak moviepy's pipes

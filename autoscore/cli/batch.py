@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import click
@@ -21,8 +20,9 @@ from .options import options_from, run_options
     "-o",
     "--out",
     "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Folder for the scored files (default: beside each input).",
+    metavar="FOLDER|URL",
+    help="Folder for the scored files (default: beside each input); an fsspec URL (s3://bucket/out) "
+         "uploads each output there.",
 )
 @click.option(
     "-j", "--jobs", type=click.IntRange(1, 16), default=2, show_default=True, help="Files scored at once."
@@ -45,7 +45,7 @@ def batch(
     ctx: click.Context,
     /,
     inputs: tuple[str, ...],
-    out_dir: Path | None,
+    out_dir: str | None,
     jobs: int,
     cluster: str | None,
     retries: int,
@@ -53,7 +53,7 @@ def batch(
     as_json: bool,
     **opts: Any,
 ) -> None:
-    """Score every INPUT (files, folders, glob patterns) into --out, several at once.
+    """Score every INPUT (files, folders, glob patterns, or fsspec URLs of them) into --out, several at once.
 
     Notes beside each input (clip.notes.txt for clip.mp4) are used; --notes gives one
     notes file to every input. Files whose output exists and is newer than the input

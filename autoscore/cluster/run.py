@@ -26,9 +26,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ..batch import FAILED, OK, SKIPPED, Collect, FileOutcome, already_scored, score_one
+from ..batch import FAILED, SKIPPED, Collect, FileOutcome, Location, already_scored, score_one
 from ..errors import redact
 from ..media import ffmpeg
+from ..media.remote import RemoteFile, as_location
 from ..music.backends import resolve_backend_name
 from ..music.backends.wavespeed.answers import API_KEY_ENV
 from ..music.backends.wavespeed.client import BASE_URL_ENV, DEFAULT_BASE_URL, DEFAULT_CONCURRENCY
@@ -92,18 +93,16 @@ def score_file(task: FileTask) -> FileOutcome:
     from distributed import get_worker
 
     worker = get_worker()
-    path, output = Path(task.input), Path(task.output)
+    path, output = as_location(task.input), as_location(task.output)
 
     def event(kind: str, **fields: Any) -> None:
         worker.log_event(task.topic, {"kind": kind, "file": task.input, **fields})
 
     event("start")
-    if not path.is_file() or not os.access(path, os.R_OK):
-        outcome = FileOutcome(
-            path, None, FAILED,
-            f"Worker {worker.address} cannot read {path}: put the inputs on storage every worker mounts "
-            "at the same path, and check its permissions.", exit_code=1,
-        )
+    unreadable = _unreadable(path)
+    if unreadable is not None:
+        outcome = FileOutcome(path, None, FAILED, f"Worker {worker.address} cannot read {path}: {unreadable}",
+                              exit_code=1)
         return dataclasses.replace(outcome, worker=worker.address)
     lease = None
     if task.lease is not None:
@@ -122,6 +121,19 @@ def score_file(task: FileTask) -> FileOutcome:
 
         raise Reschedule()
     return dataclasses.replace(outcome, worker=worker.address)
+
+
+def _unreadable(path: Location) -> str | None:
+    """Why this worker cannot read ``path`` (what to do included), or None."""
+    if isinstance(path, RemoteFile):
+        try:
+            found = path.is_file()
+        except Exception as exc:  # drivers raise their own kinds
+            return f"{exc}; check the URL and this worker's credentials."
+        return None if found else "it does not exist here; check the URL."
+    if path.is_file() and os.access(path, os.R_OK):
+        return None
+    return "put the inputs on storage every worker mounts at the same path, and check its permissions."
 
 
 class _Tally:
@@ -173,7 +185,7 @@ class _Tally:
 
 
 def score_on_cluster(
-    tasks: Sequence[tuple[Path, Path, ScoreOptions]],
+    tasks: Sequence[tuple[Location, Location, ScoreOptions]],
     cluster: Any,
     *,
     force: bool,
@@ -239,7 +251,7 @@ def score_on_cluster(
     return [results[i] for i in range(len(tasks))]
 
 
-def _outcome_of(future: Any, path: Path, seconds: float) -> FileOutcome:
+def _outcome_of(future: Any, path: Location, seconds: float) -> FileOutcome:
     """The worker's outcome, or a failed one when the task itself could not finish."""
     from distributed import KilledWorker
 
@@ -256,6 +268,4 @@ def _outcome_of(future: Any, path: Path, seconds: float) -> FileOutcome:
     if not isinstance(outcome, FileOutcome):
         return FileOutcome(path, None, FAILED, f"A worker answered {type(outcome).__name__} for {path.name}.",
                            seconds, 1)
-    if outcome.status == OK and outcome.output is not None:
-        outcome = dataclasses.replace(outcome, output=Path(outcome.output))
     return outcome
