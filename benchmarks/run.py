@@ -1,10 +1,10 @@
-"""autoscore's benchmarks in one command: render, scale, generation, cost and cuts, as markdown tables.
+"""autoscore's benchmarks in one command: render, scale, generation, cost, cuts, cluster, as markdown.
 
 Every input is made here with ffmpeg's lavfi sources, every figure is a ratio against a
 baseline measured in the same run (or a real-time factor), and the machine is printed
 with the tables, since absolute seconds mean nothing without it.
 
-    python benchmarks/run.py                       # the full run, ~15 minutes on 2 cores
+    python benchmarks/run.py                       # the full run, ~18 minutes on 2 cores
     python benchmarks/run.py --quick               # 20 s render, 1 and 3 minute scale
     python benchmarks/run.py --only cost,generation
     python benchmarks/run.py --keep /tmp/bench     # keep (and reuse) the generated inputs
@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling modules,
 
 from harness import Table, machine_summary
 
-SECTIONS = ("render", "scale", "generation", "cost", "cuts")
+SECTIONS = ("render", "scale", "generation", "cost", "cuts", "cluster")
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,8 @@ class Settings:
     """Leave the generated scale inputs in the work folder (``--keep``) instead of deleting each."""
     cuts_minutes: tuple[float, ...] = (1, 10)
     """Lengths of the shot-cut montages (720p and 1080p each)."""
+    cluster_clips: tuple[int, float] = (48, 20.0)
+    """How many clips, and how long, the cluster batch scores."""
 
     @classmethod
     def full(cls) -> Settings:
@@ -49,7 +51,8 @@ class Settings:
 
     @classmethod
     def quick(cls) -> Settings:
-        return cls(20, "1920x1080", [1, 3], 30, 30, 2.0, [1, 10, 60], cuts_minutes=(1,))
+        return cls(20, "1920x1080", [1, 3], 30, 30, 2.0, [1, 10, 60], cuts_minutes=(1,),
+                   cluster_clips=(12, 10.0))
 
 
 def render_section(s: Settings, work: Path) -> list[Table]:
@@ -85,12 +88,19 @@ def cuts_section(s: Settings, work: Path) -> list[Table]:
     return [cuts_table(run_cuts(work / "cuts", s.cuts_minutes))]
 
 
+def cluster_section(s: Settings, work: Path) -> list[Table]:
+    from bench_cluster import cluster_table, run_cluster
+
+    return [cluster_table(run_cluster(work / "cluster", *s.cluster_clips))]
+
+
 RUNNERS: dict[str, Callable[[Settings, Path], list[Table]]] = {
     "render": render_section,
     "scale": scale_section,
     "generation": generation_section,
     "cost": cost_section,
     "cuts": cuts_section,
+    "cluster": cluster_section,
 }
 
 

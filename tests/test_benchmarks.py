@@ -105,3 +105,16 @@ def test_only_rejects_unknown_sections() -> None:
     assert bench_run.parse_only(None) == list(bench_run.SECTIONS)
     with pytest.raises(SystemExit, match="speed"):
         bench_run.parse_only("speed")
+
+
+def test_cluster_table_states_ratio_overhead_and_the_paper_estimate() -> None:
+    import bench_cluster
+
+    threads = bench_cluster.Run("--jobs 2", 30.0, [1.0] * 48, set())
+    cluster = bench_cluster.Run("--cluster local:2", 32.0, [1.0] * 48, {"tcp://a", "tcp://b"})
+    result = bench_cluster.ClusterResult(48, 20.0, threads, cluster, startup=2.0, dispatch_ms=1.5)
+    # (32 - 2) s x 2 slots - 48 s of files, over 48 files
+    assert bench_cluster.per_file_overhead(cluster, 2, 2.0) == pytest.approx(0.25)
+    text = bench_cluster.cluster_table(result).markdown()
+    assert "| --cluster local:2 | 32.0 | 90.0 | 1.00 | 2 | 0.94x |" in text
+    assert "10,000 clips on 20 single-thread workers" in text and "1.00 s a file + 0.25 s" in text
