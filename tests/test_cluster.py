@@ -304,6 +304,41 @@ def test_a_worker_stopped_with_sigterm_mid_file_cleans_up_and_the_file_moves(tmp
             p.wait(timeout=30)
 
 
+def test_a_worker_without_autoscore_is_named_and_nothing_is_sent(clips: Path, tmp_path: Path) -> None:
+    """A worker whose environment has no autoscore package (its metadata hidden by a Dask
+    preload, since this machine has one environment) is named before any file is sent."""
+    hide = tmp_path / "hide_autoscore.py"
+    hide.write_text(
+        "import importlib.metadata as md\n"
+        "_real = md.version\n"
+        "def version(name):\n"
+        "    if name == 'autoscore':\n"
+        "        raise md.PackageNotFoundError(name)\n"
+        "    return _real(name)\n"
+        "md.version = version\n"
+    )
+    dask_cmd = str(Path(sys.executable).with_name("dask"))
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    scheduler = subprocess.Popen([dask_cmd, "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                                  "--no-dashboard"], **quiet)  # type: ignore[call-overload]
+    worker = subprocess.Popen([dask_cmd, "worker", address, "--nthreads", "1", "--no-dashboard",
+                               "--preload", str(hide)], **quiet)  # type: ignore[call-overload]
+    try:
+        proc = autoscore("batch", str(clips / "same-a.mp4"), "-o", str(tmp_path / "out"),
+                         "--cluster", address, "--backend", "procedural")
+        assert proc.returncode == 1
+        [line] = proc.stderr.strip().splitlines()
+        assert "autoscore is not installed on worker(s) tcp://127.0.0.1:" in line
+        assert "pip install 'autoscore[dask]'" in line
+        assert not list((tmp_path / "out").glob("*.mp4"))
+    finally:
+        for p in (worker, scheduler):
+            p.kill()
+            p.wait(timeout=30)
+
+
 def test_an_unreachable_scheduler_is_one_clear_line(clips: Path, tmp_path: Path) -> None:
     proc = autoscore("batch", str(clips / "same-a.mp4"), "-o", str(tmp_path / "out"), "--cluster",
                      f"tcp://127.0.0.1:{free_port()}", "--backend", "procedural", timeout=120)
