@@ -25,7 +25,7 @@ from autoscore.models import Audio, Chunk
 from autoscore.music.backends.base import GenerationRequest
 from autoscore.music.backends.wavespeed import Timeouts
 from autoscore.music.cache import AudioCache
-from autoscore.music.claims import FileClaims, ProcessClaims
+from autoscore.music.claims import FileClaims, FileTaskNotes, ProcessClaims
 from autoscore.music.generate import ChunkStore, generate_chunks
 from autoscore.text.presets import GenerationSettings
 
@@ -82,8 +82,9 @@ def test_a_claim_of_a_killed_process_hands_its_task_to_the_next(tmp_path: Path) 
     claim.release()
 
 
-def test_process_claims_are_exclusive_per_cache_and_keep_tasks() -> None:
-    a, b = ProcessClaims(f"one-{uuid.uuid4()}"), ProcessClaims(f"two-{uuid.uuid4()}")
+def test_process_claims_are_exclusive_per_cache_and_keep_tasks(tmp_path: Path) -> None:
+    notes = FileTaskNotes(lambda key: tmp_path / f"{key}.f32")
+    a, b = ProcessClaims(f"one-{uuid.uuid4()}", notes), ProcessClaims(f"two-{uuid.uuid4()}")
     held = a.claim("k")
     assert held is not None and a.claim("k") is None
     other = b.claim("k")
@@ -104,6 +105,21 @@ def test_file_claims_need_only_a_path_function(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "abc.task").read_text())["task_id"] == "t9"
     claim.release(done=True)
     assert sorted(os.listdir(tmp_path)) == []
+
+
+def test_a_note_that_cannot_be_written_does_not_fail_the_paid_task(tmp_path: Path) -> None:
+    class Broken(FileTaskNotes):
+        def write(self, key: str, task_id: str) -> None:
+            raise OSError(28, "No space left on device")
+
+    def entry(key: str) -> Path:
+        return tmp_path / f"{key}.f32"
+
+    claim = FileClaims(entry, Broken(entry)).claim("k")
+    assert claim is not None
+    claim.record("t1")  # logged, not raised
+    assert claim.noted == "t1"
+    claim.release(done=False)
 
 
 # -- resuming paid tasks through the emulator -------------------------------------------
@@ -240,3 +256,52 @@ def test_a_url_with_no_driver_is_a_usage_error_before_any_work(tmp_path: Path) -
 
     with pytest.raises(OptionError, match="nosuchproto"):
         run_batch([str(tmp_path)], "nosuchproto://bucket/out", backend="procedural")
+
+
+def test_a_url_cache_keeps_task_notes_beside_its_entries() -> None:
+    import fsspec
+
+    url = f"memory://autoscore-{uuid.uuid4().hex}"
+    cache = AudioCache(url)
+    key = cache.key_for("w", "m", BASE)
+    claim = cache.claim(key)
+    assert claim is not None
+    claim.record("task-7")
+    claim.release(done=False)
+    fs, base = fsspec.core.url_to_fs(url)
+    assert [p.rsplit("/", 1)[-1] for p in fs.find(base)] == [f"{key}.task"]
+    again = AudioCache(url).claim(key)
+    assert again is not None and again.inherited == "task-7"
+    again.release(done=True)
+    assert fs.find(base) == []
+
+
+def test_a_task_that_could_not_be_collected_this_time_keeps_its_note(tmp_path: Path) -> None:
+    """The resume of an inherited task fails without a charge (no room under the limit in
+    time): the task is still paid for at the provider, so its note must stay."""
+    from autoscore.music.backends.base import Backend, ContinuationRequest
+
+    class NoRoom(Backend):
+        name, model = "stub", "stub-model"
+
+        async def generate(self, request: GenerationRequest) -> Audio:
+            raise AssertionError("must not pay again")
+
+        async def resume(self, task_id: str,
+                         request: GenerationRequest | ContinuationRequest) -> Audio | None:
+            raise BackendError("no room under the account's limit in time", charged=False)
+
+    cache = AudioCache(tmp_path / "cache")
+    backend = NoRoom()
+    from autoscore.music.generate import request_for
+
+    key = cache.key_for(backend.name, backend.model, request_for(one_chunk()[0], SETTINGS))
+    claim = cache.claim(key)
+    assert claim is not None
+    claim.record("paid-task")
+    claim.release(done=False)
+    with pytest.raises(BackendError, match="no room"):
+        generate_chunks(one_chunk(), backend, cache, ChunkStore(tmp_path / "s"), SETTINGS)
+    again = cache.claim(key)
+    assert again is not None and again.inherited == "paid-task"
+    again.release(done=False)

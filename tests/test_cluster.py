@@ -241,6 +241,7 @@ def test_batch_on_a_scheduler_and_worker_started_with_the_dask_commands(clips: P
         assert proc.returncode == 0, proc.stderr
         report = json.loads(proc.stdout)
         assert report["ok"] == 2
+        assert list((tmp_path / "cache" / "audio").rglob("*.f32"))  # the file:// URL is that folder
         assert {f["worker"] for f in report["files"]} == {f["worker"] for f in report["files"][:1]}
         assert report["files"][0]["worker"].startswith("tcp://127.0.0.1:")
         for f in report["files"]:
@@ -353,11 +354,26 @@ def test_an_unreachable_scheduler_is_one_clear_line(clips: Path, tmp_path: Path)
     (["--cluster", "local:0"], "local:1 to local:64"),
     (["--cluster", "somewhere"], "neither a scheduler address"),
     (["--cluster", "local:2", "--jobs", "3"], "--jobs does not apply with --cluster"),
+    (["--cluster", "http://127.0.0.1:8787/status"], "give the scheduler's, tcp://HOST:8786"),
 ])
 def test_cluster_usage_errors(clips: Path, tmp_path: Path, args: list[str], message: str) -> None:
     proc = autoscore("batch", str(clips / "same-a.mp4"), "-o", str(tmp_path / "out"), *args, timeout=60)
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_cluster_of_threads_in_this_process_leaves_its_ffmpeg_alone(clips: Path, tmp_path: Path) -> None:
+    """A notebook's ``Client(processes=False)``: closing it must not stop this process's ffmpegs."""
+    from autoscore.media import ffmpeg
+
+    with distributed.LocalCluster(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=":0",
+                                  silence_logs=40) as local, \
+            distributed.Client(local, set_as_default=False) as threads:
+        result = run_batch([clips / "same-a.mp4"], tmp_path / "out", cluster=threads, backend="procedural",
+                           cuts="off")
+        assert result.count("ok") == 1
+    assert ffmpeg.stopping() is None
+    assert probe(tmp_path / "out" / "same-a.scored.mp4").audio is not None
 
 
 def test_a_missing_dask_extra_is_a_usage_error_before_any_work(clips: Path, tmp_path: Path,

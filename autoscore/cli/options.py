@@ -138,8 +138,9 @@ def run_options(f: Any) -> Any:
         spec_option("timeout"),
         click.option(
             "--cache-dir",
-            type=click.Path(file_okay=False, path_type=Path),
-            help="Where generated music is kept.",
+            metavar="FOLDER|URL",
+            help="Where generated music is kept: a folder, or an fsspec URL (s3://bucket/prefix) that a "
+                 "cluster's workers share.",
         ),
         click.option("--no-cache", is_flag=True, help="Neither read nor write the music cache."),
         click.option("--music-track", is_flag=True, help="Add the ducked music as a second audio track."),

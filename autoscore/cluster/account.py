@@ -9,6 +9,9 @@ what the workers were running then, at most half of it, once per round; a limit'
 of completed tasks raises it by one, up to the size. The semaphore's places above the
 limit are *parked*: held by this process, so no worker can take them, and handed back
 as the limit grows or when the batch ends (or expire with this process, like any lease).
+Two batches on one account at once would park twice over and starve the workers, so
+only the batch holding the account's ``-parker`` lock parks; the others learn and wait
+their turn.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
+import time
 from typing import Any
 
 __all__ = ["ClusterAccount"]
@@ -26,10 +30,13 @@ PARK_STEP = 0.2
 
 class ClusterAccount:
     def __init__(self, client: Any, name: str, size: int) -> None:
-        from distributed import Semaphore
+        from distributed import Lock, Semaphore
 
         self.semaphore = Semaphore(max_leases=size, name=name, scheduler_rpc=client.scheduler,
                                    loop=client.loop)
+        self.parker = Lock(f"{name}-parker", scheduler_rpc=client.scheduler, loop=client.loop)
+        self.parking = False
+        """Whether this batch holds the parker lock."""
         self.size = size
         self.limit = size
         self.parked = 0
@@ -66,6 +73,14 @@ class ClusterAccount:
                 with contextlib.suppress(Exception):
                     self.semaphore.release()
                 self.parked -= 1
+            if self.parking:
+                with contextlib.suppress(Exception):
+                    self.parker.release()
+            for held in (self.semaphore, self.parker):  # their lease refresh would outlive the batch
+                callback = getattr(held, "refresh_callback", None)
+                if callback is not None:
+                    with contextlib.suppress(Exception):
+                        held.loop.add_callback(callback.stop)
 
     def _learn(self, what: str) -> None:
         if what == "succeeded":
@@ -88,6 +103,16 @@ class ClusterAccount:
 
     def _park(self) -> None:
         target = self.size - self.limit
+        if not self.parking:
+            if target == 0:
+                return
+            try:
+                self.parking = bool(self.parker.acquire(blocking=False))
+            except Exception:
+                self.parking = False
+            if not self.parking:
+                time.sleep(PARK_STEP)  # another batch parks for this account
+                return
         while self.parked > target:
             with contextlib.suppress(Exception):
                 self.semaphore.release()

@@ -69,9 +69,12 @@ def connected(cluster: Any) -> Iterator[Any]:
             yield client
         return
     address = str(cluster).strip()
+    if address.startswith(("http://", "https://")):
+        raise OptionError(f"--cluster {address} is a web address (the dashboard's?): give the scheduler's, "
+                          "tcp://HOST:8786.")
     try:
         client = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
-    except (OSError, TimeoutError) as exc:
+    except Exception as exc:  # OSError and TimeoutError, but also whatever a protocol's setup raises
         raise ClusterError(
             f"Cannot reach the Dask scheduler at {address} within {CONNECT_TIMEOUT:g} s "
             f"({_first_line(exc)}): check the address, or start one with `dask scheduler` "

@@ -8,12 +8,13 @@ Both live on the Dask scheduler, so they reach every worker on every machine:
   more tasks running on the account than that.
 * ``LockClaims``: a ``distributed.Lock`` per chunk key, taken before a chunk is paid for;
   a worker that finds it taken waits for the cache entry instead. The provider's task id
-  goes into a ``distributed.Variable`` under the key as soon as it is known and stays
-  there until the chunk is in the shared cache.
+  goes into the shared cache's task notes (``<key>.task`` beside the entry) as soon as it
+  is known, and stays there until the chunk is in the cache: not in the scheduler, so it
+  survives a scheduler (or a ``local:N`` batch) that stops too.
 
 Leases of both are held by the worker's connection to the scheduler and refreshed while
 it lives; when a worker dies they expire after ``distributed.scheduler.locks.lease-timeout``
-(30 s by default), and the next worker to claim the chunk finds the task id and collects
+(30 s by default), and the next worker to claim the chunk finds the task note and collects
 that task instead of buying it again.
 """
 
@@ -22,11 +23,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
-from ..music.claims import Claim
+from ..music.claims import Claim, TaskNotes
 
 __all__ = ["ClusterLease", "LockClaims", "account_name"]
 
@@ -42,34 +44,37 @@ class ClusterLease:
 
     What the account answers (a 429, a completed task) goes to ``tell``, which the worker
     sends to the submitting process: there ``account.ClusterAccount`` learns the account's
-    limit for the whole cluster and holds back the semaphore's spare places.
+    limit for the whole cluster and holds back the semaphore's spare places. One Dask
+    ``Semaphore`` per name serves every file of a worker process: each instance keeps a
+    refresh callback on the worker's loop for as long as the process lives.
     """
+
+    _semaphores: ClassVar[dict[str, Any]] = {}
+    _made: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, name: str, leases: int, tell: Callable[[str], None] | None = None) -> None:
         from distributed import Semaphore
 
-        self.semaphore = Semaphore(max_leases=leases, name=name)
+        with self._made:
+            if name not in self._semaphores:
+                self._semaphores[name] = Semaphore(max_leases=leases, name=name)
+            self.semaphore = self._semaphores[name]
         self.tell = tell or (lambda _what: None)
 
     async def acquire(self, timeout: float | None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             step = 1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic()))
-            attempt = asyncio.ensure_future(asyncio.to_thread(self.semaphore.acquire, timeout=step))
+            attempt = _Attempt(self.semaphore, step)
             try:
-                got = await asyncio.shield(attempt)
+                got = await asyncio.to_thread(attempt.run)
             except asyncio.CancelledError:
-                # The thread cannot be stopped; if it gets the lease after all, hand it back.
-                attempt.add_done_callback(self._give_back)
+                attempt.abandon()  # the thread cannot be stopped; a lease it wins goes straight back
                 raise
             if got:
                 return True
             if deadline is not None and time.monotonic() >= deadline:
                 return False
-
-    def _give_back(self, attempt: asyncio.Future[Any]) -> None:
-        if not attempt.cancelled() and attempt.exception() is None and attempt.result():
-            self.release(succeeded=False)
 
     def release(self, *, succeeded: bool) -> None:
         with contextlib.suppress(Exception):  # an expired lease: the scheduler already took it back
@@ -82,42 +87,67 @@ class ClusterLease:
         self.tell("refused")
 
 
-class LockClaims:
-    """``ClaimBoard`` over Dask locks, with the task id in a Dask variable beside each."""
+class _Attempt:
+    """One bounded wait for a lease in a thread, which hands the lease back if nobody waits for it."""
 
-    def __init__(self, prefix: str = "autoscore-chunk") -> None:
-        self.prefix = prefix
+    def __init__(self, semaphore: Any, timeout: float) -> None:
+        self.semaphore, self.timeout = semaphore, timeout
+        self.lock = threading.Lock()
+        self.abandoned = self.got = False
+
+    def run(self) -> bool:
+        got = bool(self.semaphore.acquire(timeout=self.timeout))
+        with self.lock:
+            if got and self.abandoned:
+                self._give_back()
+                return False
+            self.got = got
+        return got
+
+    def abandon(self) -> None:
+        with self.lock:
+            self.abandoned = True
+            if self.got:
+                self._give_back()
+
+    def _give_back(self) -> None:
+        with contextlib.suppress(Exception):
+            self.semaphore.release()
+
+
+class LockClaims:
+    """``ClaimBoard`` over one Dask lock per chunk key; the task notes are the cache's."""
+
+    def __init__(self, notes: TaskNotes, prefix: str = "autoscore-chunk") -> None:
+        self.notes, self.prefix = notes, prefix
 
     def claim(self, key: str) -> Claim | None:
-        from distributed import Lock, Variable
+        from distributed import Lock
 
         lock = Lock(f"{self.prefix}-{key}")
         if not lock.acquire(blocking=False):
+            _forget(lock)
             return None
-        record = Variable(f"{self.prefix}-task-{key}")
-        try:
-            inherited = record.get(timeout=0.5)
-        except TimeoutError:
-            inherited = None
-        except BaseException:
-            lock.release()
-            raise
-        return _LockClaim(lock, record, inherited if isinstance(inherited, str) and inherited else None)
+        return _LockClaim(lock, key, self.notes)
 
 
 class _LockClaim(Claim):
-    def __init__(self, lock: Any, record: Any, inherited: str | None) -> None:
-        super().__init__(inherited)
-        self.lock, self.record_var, self.open = lock, record, True
+    def __init__(self, lock: Any, key: str, notes: TaskNotes) -> None:
+        self.lock, self.open = lock, True
+        super().__init__(key, notes)
 
-    def record(self, task_id: str) -> None:
-        self.record_var.set(task_id)
-
-    def release(self, done: bool = True) -> None:
-        if done:
-            with contextlib.suppress(Exception):
-                self.record_var.delete()
+    def _unlock(self) -> None:
         if self.open:
             self.open = False
             with contextlib.suppress(Exception):  # expired while we worked: nothing left to release
                 self.lock.release()
+            _forget(self.lock)
+
+
+def _forget(lock: Any) -> None:
+    """Stop the lease refresh Dask starts for every Lock object, which would otherwise keep it
+    (and a callback on the worker's loop) alive for as long as the worker runs."""
+    callback = getattr(lock, "refresh_callback", None)
+    if callback is not None and lock.loop is not None:
+        with contextlib.suppress(Exception):
+            lock.loop.add_callback(callback.stop)

@@ -12,6 +12,8 @@ Its own module because it subclasses Dask's ``WorkerPlugin``: importing it needs
 
 from __future__ import annotations
 
+import os
+import platform
 from typing import Any
 
 from distributed import WorkerPlugin
@@ -28,7 +30,13 @@ class StopOnClose(WorkerPlugin):
     name = "autoscore-stop-on-close"
     idempotent = True
 
+    def __init__(self) -> None:
+        self.submitter = (platform.node(), os.getpid())
+        """Where the batch was sent from: a cluster of threads there (``processes=False``)
+        shares that process, whose ffmpegs are not the worker's to stop."""
+
     def teardown(self, worker: Any) -> None:
-        # Also called when the plugin is replaced; only a closing worker stops its work.
-        if worker.status in CLOSING:
+        # Also called when the plugin is replaced; only a closing worker stops its work, and
+        # only in a process of its own.
+        if worker.status in CLOSING and (platform.node(), os.getpid()) != self.submitter:
             ffmpeg.stop_all("the Dask worker is shutting down; the file goes to another worker")

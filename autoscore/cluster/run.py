@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -112,7 +113,7 @@ def score_file(task: FileTask) -> FileOutcome:
         on_warning=lambda _name, message: event("warning", message=message),
         on_chunk=lambda _name, index, state: event("chunk", index=index, state=state),
     )
-    with sharing(Sharing(claims=LockClaims(), lease=lease)):
+    with sharing(Sharing(claims=LockClaims, lease=lease)):
         outcome = score_one(path, output, task.options, force=task.force, reporter=reporter)
     if ffmpeg.stopping() is not None:
         # The worker is closing (``plugin.StopOnClose`` ended the file's ffmpegs, and its cleanup ran):
@@ -148,12 +149,16 @@ class _Tally:
         self.finished: set[str] = set()
         self.chunks: dict[tuple[str, int], str] = {}
         self.account: ClusterAccount | None = None
+        self.lock = threading.Lock()
+        """Events arrive on the client's event thread, finished files on the caller's."""
 
     def status(self) -> ClusterStatus:
-        running = len(self.started - self.finished)
-        in_flight = sum(1 for state in self.chunks.values() if state == "generating")
-        return ClusterStatus(self.workers, self.dashboard, self.total, len(self.finished), running,
-                             self.total - len(self.finished) - running, in_flight,
+        with self.lock:
+            running = len(self.started - self.finished)
+            in_flight = sum(1 for state in self.chunks.values() if state == "generating")
+            done = len(self.finished)
+        return ClusterStatus(self.workers, self.dashboard, self.total, done, running,
+                             self.total - done - running, in_flight,
                              self.account.limit if self.account is not None else None)
 
     def event(self, event: tuple[float, Any]) -> None:
@@ -162,21 +167,23 @@ class _Tally:
             return
         name = str(message.get("file"))
         kind = message.get("kind")
-        if kind == "start":
-            self.started.add(name)
-            for chunk in [c for c in self.chunks if c[0] == name]:  # run again after a worker died
-                del self.chunks[chunk]
-        elif kind == "chunk":
-            self.chunks[(name, int(message.get("index", 0)))] = str(message.get("state"))
-        elif kind == "warning" and self.on_warning is not None:
+        with self.lock:
+            if kind == "start":
+                self.started.add(name)
+                for chunk in [c for c in self.chunks if c[0] == name]:  # run again after a worker died
+                    del self.chunks[chunk]
+            elif kind == "chunk":
+                self.chunks[(name, int(message.get("index", 0)))] = str(message.get("state"))
+        if kind == "warning" and self.on_warning is not None:
             self.on_warning(Path(name).name, str(message.get("message")))
         elif kind == "account" and self.account is not None:
             self.account.answer(str(message.get("answer")))
         self.tell()
 
     def finish(self, name: str) -> None:
-        self.finished.add(name)
-        self.started.add(name)
+        with self.lock:
+            self.finished.add(name)
+            self.started.add(name)
         self.tell()
 
     def tell(self) -> None:

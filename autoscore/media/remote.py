@@ -166,7 +166,18 @@ def publish(local: Path, remote: RemoteFile) -> None:
 
 
 def finished(input: RemoteFile | Path, output: RemoteFile, notes: RemoteFile | Path | None) -> bool:
-    """``output`` exists and is no older than the input and its notes (when the store says)."""
+    """``output`` exists and is no older than the input and its notes (when the store says).
+
+    A store that cannot be asked answers False: the file is then scored, and what is wrong
+    with the store is said by the download or upload, for that file alone.
+    """
+    try:
+        return _finished(input, output, notes)
+    except Exception:
+        return False
+
+
+def _finished(input: RemoteFile | Path, output: RemoteFile, notes: RemoteFile | Path | None) -> bool:
     if not output.exists():
         return False
     done = output.modified()

@@ -30,6 +30,7 @@ import logging
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,16 @@ from ..errors import CacheError
 from ..media.files import unwritable_reason, write_atomically
 from ..models import Audio
 from .backends.base import ContinuationRequest, GenerationRequest
-from .claims import Claim, ClaimBoard, FileClaims, ProcessClaims
+from .claims import (
+    Claim,
+    ClaimBoard,
+    FileClaims,
+    FileTaskNotes,
+    ProcessClaims,
+    TaskNotes,
+    note_bytes,
+    task_of,
+)
 
 __all__ = ["CACHE_ENV", "AudioCache", "Claim", "audio_digest", "default_cache_root", "is_url"]
 
@@ -93,14 +103,16 @@ class AudioCache:
     """Decoded audio on disk or shared storage, addressed by ``key_for``; ``enabled=False``
     makes every read a miss.
 
-    ``root`` is a folder (``file://`` URLs included) or an fsspec URL. ``claims`` is the
-    board that decides who makes a missing entry: by default claim files beside a local
-    cache, and a table in this process for a URL (object stores cannot create a file
-    exclusively); a cluster passes its own.
+    ``root`` is a folder (``file://`` URLs included) or an fsspec URL. ``claims`` makes
+    the board that decides who makes a missing entry, given the cache's task notes: by
+    default claim files beside a local cache, and a table in this process for a URL
+    (object stores cannot create a file exclusively); a cluster passes its own. Task
+    notes are always the cache's own (``<key>.task`` beside the entry), so they outlive
+    whoever claimed.
     """
 
     def __init__(self, root: str | Path | None = None, enabled: bool = True,
-                 claims: ClaimBoard | None = None) -> None:
+                 claims: Callable[[TaskNotes], ClaimBoard] | None = None) -> None:
         self.url: str | None = None
         self._fs: Any = None
         if root is not None and is_url(root):
@@ -112,11 +124,15 @@ class AudioCache:
                 text = text[len("file://"):]
             self.root = Path(text).expanduser() if text is not None else default_cache_root()
         self.enabled = enabled
-        if claims is None:
-            claims = ProcessClaims(self.url) if self.url else FileClaims(self.path_for)
-        self.claims = claims
         if enabled:
             self._check_usable()
+        self.notes: TaskNotes = _UrlTaskNotes(self) if self.url else FileTaskNotes(self.path_for)
+        if claims is not None:
+            self.claims = claims(self.notes)
+        elif self.url:
+            self.claims = ProcessClaims(self.url, self.notes)
+        else:
+            self.claims = FileClaims(self.path_for, self.notes)
 
     @classmethod
     def for_job(cls, root: str | Path | None, enabled: bool) -> AudioCache:
@@ -287,6 +303,29 @@ class AudioCache:
         if not self.enabled:
             return Claim()
         return self.claims.claim(key)
+
+
+class _UrlTaskNotes:
+    """``<key>.task`` objects beside a URL cache's entries."""
+
+    def __init__(self, cache: AudioCache) -> None:
+        self.cache = cache
+
+    def _path(self, key: str) -> str:
+        return self.cache._url_path(key).removesuffix(".f32") + ".task"
+
+    def read(self, key: str) -> str | None:
+        try:
+            return task_of(bytes(self.cache._fs.cat_file(self._path(key))))
+        except FileNotFoundError:
+            return None
+
+    def write(self, key: str, task_id: str) -> None:
+        self.cache._write_url(self._path(key), note_bytes(task_id))
+
+    def drop(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.cache._fs.rm_file(self._path(key))
 
 
 def _first_line(exc: BaseException) -> str:

@@ -9,10 +9,11 @@ one per reach of sharing:
   every process that sees the cache folder, and records its holder's process and machine.
 * ``ProcessClaims``: a table in this process, for caches where exclusive creation does
   not exist (object stores behind fsspec) and no cluster is there to arbitrate.
-* the cluster's locks (``autoscore.cluster.claims``), for workers on many machines.
+* the cluster's locks (``autoscore.cluster.coordination``), for workers on many machines.
 
-A claim also records the provider's task id as soon as the request is accepted, and the
-record outlives the claim until the chunk is in the cache. That id is what makes a crash
+A claim also records the provider's task id as soon as the request is accepted, in the
+cache's ``TaskNotes`` (a ``<key>.task`` file beside the entry, on disk or in the bucket),
+and the note outlives the claim until the chunk is in the cache. That id is what makes a crash
 or a timeout cheap: a holder that dies, or gives up, after paying but before downloading
 leaves it behind, and whoever claims the key next *resumes* that task (polls it and
 downloads the audio) instead of paying for the chunk again. A claim whose holder is gone
@@ -25,13 +26,14 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import json
+import logging
 import os
 import platform
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import ClassVar, Protocol
+from typing import ClassVar, Protocol, TypeVar
 
 from ..media.files import write_atomically
 
@@ -41,10 +43,15 @@ __all__ = [
     "Claim",
     "ClaimBoard",
     "FileClaims",
+    "FileTaskNotes",
     "ProcessClaims",
+    "TaskNotes",
     "announce_task",
     "recording_tasks",
 ]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CLAIM_STALE_AFTER = 120.0
 """Seconds without a heartbeat after which a claim is abandoned, wherever its holder ran.
@@ -52,27 +59,67 @@ Holders touch their claim every ``CLAIM_HEARTBEAT`` seconds while they work."""
 CLAIM_HEARTBEAT = 30.0
 
 
+class TaskNotes(Protocol):
+    """Where a cache keeps the provider's task id for a key until its entry exists.
+
+    Beside the entries, not in any process: a note must outlive the job, the worker and
+    even the cluster's scheduler that wrote it.
+    """
+
+    def read(self, key: str) -> str | None: ...
+
+    def write(self, key: str, task_id: str) -> None: ...
+
+    def drop(self, key: str) -> None: ...
+
+
 class Claim:
     """A held claim on a cache key; ``release`` lets waiting jobs look again.
 
-    ``inherited`` is the task id a previous holder recorded before it disappeared: the
-    chunk is paid for (or being made) at the provider, and should be collected, not bought.
-    The base class holds nothing and serves when there is nothing to share (cache off).
+    ``inherited`` is the task id a previous holder noted before it disappeared or gave
+    up: the chunk is paid for (or being made) at the provider, and should be collected,
+    not bought. A claim without ``notes`` holds nothing and notes nothing (cache off).
     """
 
-    def __init__(self, inherited: str | None = None) -> None:
-        self.inherited = inherited
+    def __init__(self, key: str = "", notes: TaskNotes | None = None) -> None:
+        self.key, self.notes = key, notes
+        self.inherited = _guarded(lambda: notes.read(key)) if notes is not None else None
+        self.noted: str | None = None
+        """The task id noted by this holder, if any."""
 
     def touch(self) -> None:
         """The heartbeat: this claim's holder is still at work."""
 
     def record(self, task_id: str) -> None:
-        """The provider accepted the request as ``task_id``: keep it where a successor finds it."""
+        """The provider accepted the request as ``task_id``: note it where a successor finds it.
+
+        Never raises: the task is paid for already, and losing its note must not also lose
+        the job's chance to collect it now.
+        """
+        self.noted = task_id
+        if self.notes is not None:
+            notes, key = self.notes, self.key
+            _guarded(lambda: notes.write(key, task_id))
 
     def release(self, done: bool = True) -> None:
-        """Waiters may look again. ``done``: the chunk is in the cache, so the recorded task
-        is forgotten; otherwise (the job failed or was stopped while the task ran) it is
-        kept, and the next claim inherits it."""
+        """Waiters may look again. ``done``: the chunk is in the cache, so the note is
+        dropped; otherwise (the job failed or was stopped while a task ran) it stays, and
+        the next claim inherits it."""
+        if done and self.notes is not None and (self.noted or self.inherited):
+            notes, key = self.notes, self.key
+            _guarded(lambda: notes.drop(key))
+        self._unlock()
+
+    def _unlock(self) -> None:
+        """Give up the exclusive right (the board's own way)."""
+
+
+def _guarded(action: Callable[[], T]) -> T | None:
+    try:
+        return action()
+    except Exception:
+        log.warning("Could not read or write a task note in the cache", exc_info=True)
+        return None
 
 
 class ClaimBoard(Protocol):
@@ -109,24 +156,58 @@ def announce_task(task_id: str) -> None:
         recorder(task_id)
 
 
-# -- claim files -------------------------------------------------------------------------
+# -- notes and claims in files -----------------------------------------------------------
 
 
-class FileClaims:
-    """Claim files beside the cache's entries: ``<entry>.claim``, created exclusively, and
-    ``<entry>.task`` with the provider's task id until the entry exists."""
+class FileTaskNotes:
+    """``<entry>.task`` beside a local cache entry: JSON with the task id and when it was made."""
 
     def __init__(self, path_for: Callable[[str], Path]) -> None:
         self.path_for = path_for
-        """The cache entry's path for a key; the claim and task files sit beside it."""
+
+    def _path(self, key: str) -> Path:
+        return self.path_for(key).with_suffix(".task")
+
+    def read(self, key: str) -> str | None:
+        try:
+            return task_of(self._path(key).read_bytes())
+        except OSError:
+            return None
+
+    def write(self, key: str, task_id: str) -> None:
+        write_atomically(self._path(key), note_bytes(task_id))
+
+    def drop(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._path(key).unlink()
+
+
+def note_bytes(task_id: str) -> bytes:
+    return json.dumps({"task_id": task_id, "time": time.time()}).encode()
+
+
+def task_of(blob: bytes) -> str | None:
+    try:
+        task = json.loads(blob).get("task_id")
+    except (ValueError, AttributeError):
+        return None
+    return task if isinstance(task, str) and task else None
+
+
+class FileClaims:
+    """Claim files beside the cache's entries: ``<entry>.claim``, created exclusively."""
+
+    def __init__(self, path_for: Callable[[str], Path], notes: TaskNotes | None = None) -> None:
+        self.path_for = path_for
+        """The cache entry's path for a key; the claim sits beside it."""
+        self.notes = notes if notes is not None else FileTaskNotes(path_for)
 
     def claim(self, key: str) -> Claim | None:
-        entry = self.path_for(key)
-        path = entry.with_suffix(".claim")
+        path = self.path_for(key).with_suffix(".claim")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError:
-            return Claim()  # the cache will say what is wrong with the folder when it writes
+            return Claim(key, self.notes)  # the cache will say what is wrong with the folder when it writes
         for _ in range(3):
             try:
                 fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -135,45 +216,28 @@ class FileClaims:
                     return None
                 continue
             except OSError:
-                return Claim()
+                return Claim(key, self.notes)
             with os.fdopen(fd, "w") as f:
                 json.dump({"pid": os.getpid(), "host": platform.node(), "time": time.time()}, f)
-            task_file = entry.with_suffix(".task")
-            return _FileClaim(path, task_file, _task_in(task_file))
+            return _FileClaim(path, key, self.notes)
         return None
 
 
 class _FileClaim(Claim):
-    def __init__(self, path: Path, task_file: Path, inherited: str | None) -> None:
-        super().__init__(inherited)
+    def __init__(self, path: Path, key: str, notes: TaskNotes) -> None:
+        super().__init__(key, notes)
         self.path: Path | None = path
-        self.task_file = task_file
 
     def touch(self) -> None:
         if self.path is not None:
             with contextlib.suppress(OSError):
                 os.utime(self.path)
 
-    def record(self, task_id: str) -> None:
-        with contextlib.suppress(OSError):
-            write_atomically(self.task_file, json.dumps({"task_id": task_id, "time": time.time()}).encode())
-
-    def release(self, done: bool = True) -> None:
-        if done:
-            with contextlib.suppress(OSError):
-                self.task_file.unlink()
+    def _unlock(self) -> None:
         if self.path is not None:
             with contextlib.suppress(OSError):
                 self.path.unlink()
             self.path = None
-
-
-def _task_in(path: Path) -> str | None:
-    try:
-        task = json.loads(path.read_bytes()).get("task_id")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return task if isinstance(task, str) and task else None
 
 
 def _take_over_if_stale(path: Path) -> bool:
@@ -241,12 +305,12 @@ class ProcessClaims:
     """Claims held in a table of this process: the threads of a batch share them."""
 
     _held: ClassVar[set[tuple[str, str]]] = set()
-    _tasks: ClassVar[dict[tuple[str, str], str]] = {}
     _lock: ClassVar[threading.Lock] = threading.Lock()
 
-    def __init__(self, scope: str) -> None:
+    def __init__(self, scope: str, notes: TaskNotes | None = None) -> None:
         self.scope = scope
         """Which cache: two caches' keys never meet."""
+        self.notes = notes
 
     def claim(self, key: str) -> Claim | None:
         name = (self.scope, key)
@@ -254,23 +318,17 @@ class ProcessClaims:
             if name in self._held:
                 return None
             self._held.add(name)
-            return _ProcessClaim(name, self._tasks.get(name))
+        return _ProcessClaim(name, key, self.notes)
 
 
 class _ProcessClaim(Claim):
-    def __init__(self, name: tuple[str, str], inherited: str | None) -> None:
-        super().__init__(inherited)
+    def __init__(self, name: tuple[str, str], key: str, notes: TaskNotes | None) -> None:
         self.name = name
         self.open = True
+        super().__init__(key, notes)
 
-    def record(self, task_id: str) -> None:
+    def _unlock(self) -> None:
         with ProcessClaims._lock:
-            ProcessClaims._tasks[self.name] = task_id
-
-    def release(self, done: bool = True) -> None:
-        with ProcessClaims._lock:
-            if done:
-                ProcessClaims._tasks.pop(self.name, None)
             if self.open:
                 self.open = False
                 ProcessClaims._held.discard(self.name)

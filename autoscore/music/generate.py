@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import BackendError, CacheError
+from ..errors import BackendError, CacheError, RemoteTaskError
 from ..models import Audio, Chunk
 from ..text.presets import GenerationSettings
 from .backends.base import Backend, ContinuationRequest, GenerationRequest
@@ -172,23 +172,27 @@ async def _cached(
                 with recording_tasks(claim):
                     made = await make()
         except BaseException as exc:
-            # A refused or refunded task is nothing to collect later; anything else may be.
-            done = isinstance(exc, BackendError) and exc.charged is False
+            # The note stays while a task may still be collected: one noted here, or an
+            # inherited one not collected. Only a task that ended failed was refunded.
+            pending = claim.noted or claim.inherited
+            done = pending is None or isinstance(exc, RemoteTaskError)
             ctx.event(index, "failed")
             raise
 
-        def save() -> None:
+        def save() -> bool:
             try:
                 keep(made)
             finally:  # even when the job's own store failed, the paid audio is kept if it can be
                 try:
                     cache.put(key, made)
                 except CacheError as exc:
-                    ctx.warn(f"{exc} The chunk was kept for this job; a rerun will have to make it again.")
+                    ctx.warn(f"{exc} The chunk was kept for this job; a rerun will collect its task "
+                             "again (without paying) if the provider still has it.")
+                    return False
+            return True
 
         async with ctx.disk:
-            await asyncio.to_thread(save)
-        done = True
+            done = await asyncio.to_thread(save)
     finally:
         heartbeat.cancel()
         await asyncio.to_thread(claim.release, done)
@@ -205,8 +209,9 @@ async def _resume(claim: Claim, request: GenerationRequest | ContinuationRequest
     audio = await ctx.backend.resume(claim.inherited, request)
     if audio is None:
         ctx.warn(f"Task {claim.inherited}, left by an earlier job for chunk {index + 1}, cannot be "
-                 "collected (it failed, so it was refunded, or the provider no longer knows it); "
-                 "asking for the chunk again.")
+                 "collected (it failed, so it was refunded; the provider no longer knows it; or its "
+                 "audio is gone); asking for the chunk again.")
+        claim.inherited = None  # nothing left to collect: a failure from here on drops the note
     else:
         ctx.stats.resumed += 1
     return audio

@@ -13,19 +13,20 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from .backends.retry import AccountLease
-from .claims import ClaimBoard
+from .claims import ClaimBoard, TaskNotes
 
 __all__ = ["Sharing", "current_sharing", "sharing"]
 
 
 @dataclass(frozen=True)
 class Sharing:
-    claims: ClaimBoard | None = None
-    """Who makes which chunk; None: the cache's own (claim files, or this process)."""
+    claims: Callable[[TaskNotes], ClaimBoard] | None = None
+    """Makes the board of who makes which chunk, given the cache's task notes; None: the
+    cache's own (claim files, or this process)."""
     lease: AccountLease | None = None
     """A place under the account's limit shared beyond this process; None: this process's gate only."""
 

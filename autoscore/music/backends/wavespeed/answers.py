@@ -95,7 +95,8 @@ def envelope_data(resp: httpx.Response, ref: TaskRef, step: Step) -> dict[str, A
         raise BackendError(
             f"WaveSpeed answered the request to {step.value} with something unexpected "
             f"({resp.text[:120]!r}); check --api-base points at the WaveSpeed API.",
-            task_id=ref.task_id, status=resp.status_code, charged=None if step is Step.SUBMIT else False,
+            task_id=ref.task_id, status=resp.status_code,
+            charged=None if step is Step.SUBMIT or ref.task_id else False,  # a task made may still be charged
         )
     code = body.get("code", 200)
     if isinstance(code, int) and code != 200:

@@ -244,8 +244,9 @@ class WaveSpeedBackend(Session, Backend):
     async def resume(self, task_id: str, request: GenerationRequest | ContinuationRequest) -> Audio | None:
         """Poll a task an earlier job submitted and download its audio, as if just submitted.
 
-        None when the task ended failed, cancelled, timeout or deleted (refunded) or the
-        provider answers 404 for it: asking again then pays for the first time.
+        None when the task ended failed, cancelled, timeout or deleted (refunded), the
+        provider answers 404 for it, or its audio cannot be had (no output, a download that
+        is refused or unusable): asking again is then the only way to get the chunk.
         """
         request.validate()
         what = "collect " + (f"{request.duration} s of music" if isinstance(request, GenerationRequest)
@@ -263,11 +264,23 @@ class WaveSpeedBackend(Session, Backend):
             raise
         finally:
             slot.release(succeeded=False)
-        if isinstance(request, GenerationRequest):
+        if isinstance(request, GenerationRequest):  # completed: charged, whether or not it downloads
             self.music_requests += 1
-            return await collect(self, data, ref, request.output_format, (float(request.duration),))
-        self.outpaint_requests += 1
-        return await self._extended(data, ref, request)
+        else:
+            self.outpaint_requests += 1
+        try:
+            if isinstance(request, GenerationRequest):
+                audio = await collect(self, data, ref, request.output_format, (float(request.duration),))
+            else:
+                audio = await self._extended(data, ref, request)
+        except TransportError:
+            raise  # the network, not the task: the note stays for a later try
+        except BackendError as exc:
+            # Completed, but its audio is gone or unusable: collecting it again would fail the
+            # same way, so the chunk is asked for anew (and, sadly, paid for again).
+            self.warn(f"{exc} Asking for that chunk again.")
+            return None
+        return audio
 
     async def aclose(self) -> None:
         if self._client is not None and self._client is not self._given_client:
