@@ -139,11 +139,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="alternating rounds; the best of each is kept")
     parser.add_argument("--keep", type=Path, metavar="DIR", help="work folder to keep and reuse")
     args = parser.parse_args()
+    machine = machine_summary()  # before the runs: its load average is the one they started under
     with tempfile.TemporaryDirectory(prefix="autoscore-bench-") as tmp:
         work = args.keep or Path(tmp)
         clips, seconds = (12, 10.0) if args.quick else (48, 20.0)
         result = run_cluster(work, clips, seconds, args.rounds)
-    print(machine_summary())
+    print(machine)
     print(cluster_table(result).markdown())
 
 
