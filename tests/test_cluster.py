@@ -382,3 +382,34 @@ def test_a_missing_dask_extra_is_a_usage_error_before_any_work(clips: Path, tmp_
     with pytest.raises(OptionError, match=r"pip install 'autoscore\[dask\]'"):
         run_batch([clips], tmp_path / "out", cluster="local:2", backend="procedural")
     assert not (tmp_path / "out").exists()
+
+
+def test_workers_get_the_cache_folder_and_key_set_here(monkeypatch: pytest.MonkeyPatch,
+                                                       tmp_path: Path) -> None:
+    from autoscore.cluster.run import for_workers
+    from autoscore.options import ScoreOptions
+
+    monkeypatch.setenv("AUTOSCORE_CACHE_DIR", str(tmp_path / "shared"))
+    monkeypatch.setenv("WAVESPEED_API_KEY", TEST_KEY)
+    shipped, lease = for_workers(ScoreOptions(concurrency=3))
+    assert shipped.cache_dir == str(tmp_path / "shared")
+    assert (shipped.backend, shipped.api_key) == ("wavespeed", TEST_KEY)
+    assert lease is not None and lease[1] == 3 and TEST_KEY not in lease[0]
+
+
+def test_workers_on_several_machines_without_a_shared_cache_are_warned_about() -> None:
+    """Two worker hosts cannot be had on this one machine: the scheduler's answer is stood in for."""
+    from autoscore.cluster.run import _cache_caveat
+    from autoscore.options import ScoreOptions
+
+    class TwoHosts:
+        def scheduler_info(self) -> dict[str, Any]:
+            return {"workers": {"tcp://10.0.0.1:1": {"host": "10.0.0.1"},
+                                "tcp://10.0.0.2:1": {"host": "10.0.0.2"}}}
+
+    remote_opts = ScoreOptions(backend="wavespeed", api_key=TEST_KEY)
+    caveat = _cache_caveat(TwoHosts(), remote_opts)
+    assert caveat is not None and "2 machines" in caveat and "--cache-dir" in caveat
+    assert _cache_caveat(TwoHosts(), ScoreOptions(backend="wavespeed", api_key=TEST_KEY,
+                                                  cache_dir="s3://bucket/cache")) is None
+    assert _cache_caveat(TwoHosts(), ScoreOptions(backend="procedural")) is None

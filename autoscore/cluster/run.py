@@ -34,6 +34,7 @@ from ..media.remote import RemoteFile, as_location
 from ..music.backends import resolve_backend_name
 from ..music.backends.wavespeed.answers import API_KEY_ENV
 from ..music.backends.wavespeed.client import BASE_URL_ENV, DEFAULT_BASE_URL, DEFAULT_CONCURRENCY
+from ..music.cache import CACHE_ENV, is_url
 from ..music.shared import Sharing, sharing
 from ..options import ScoreOptions
 from .account import ClusterAccount
@@ -76,10 +77,13 @@ class FileTask:
 def for_workers(opts: ScoreOptions) -> tuple[ScoreOptions, tuple[str, int] | None]:
     """The options every worker gets, with the backend decided here, and the account's semaphore.
 
-    A worker's environment is not the user's: the key and API base the user set here go
-    with the options (over Dask's connection, never into a file or a log).
+    A worker's environment is not the user's: the key, API base and cache folder the user
+    set here (by option or environment) go with the options (the key over Dask's
+    connection, never into a file or a log).
     """
     backend = resolve_backend_name(opts.backend, opts.api_key)
+    if opts.cache_dir is None and os.environ.get(CACHE_ENV):
+        opts = replace(opts, cache_dir=os.environ[CACHE_ENV])
     if backend != "wavespeed":
         return replace(opts, backend=backend), None
     key = opts.api_key or os.environ.get(API_KEY_ENV, "").strip() or None
@@ -122,6 +126,23 @@ def score_file(task: FileTask) -> FileOutcome:
 
         raise Reschedule()
     return dataclasses.replace(outcome, worker=worker.address)
+
+
+def _cache_caveat(client: Any, opts: ScoreOptions) -> str | None:
+    """A warning when workers on other machines would each keep their own music cache."""
+    shipped, lease = for_workers(opts)
+    if lease is None or not shipped.use_cache or is_url(str(shipped.cache_dir or "")):
+        return None
+    try:
+        hosts = {str(w.get("host")) for w in client.scheduler_info()["workers"].values()}
+    except Exception:
+        return None
+    if len(hosts) < 2:
+        return None  # one machine: its workers share its cache folder
+    where = shipped.cache_dir or "each worker's own cache folder"
+    return (f"The workers run on {len(hosts)} machines and the music cache is {where}: unless that folder "
+            "is shared by all of them, a chunk needed on two machines is paid for on each. Pass "
+            "--cache-dir with a shared folder or an s3:// (or other fsspec) URL.")
 
 
 def _unreadable(path: Location) -> str | None:
@@ -211,6 +232,10 @@ def score_on_cluster(
 
     with connected(cluster) as client:
         workers = check_workers(client)
+        if tasks and on_warning is not None:
+            caveat = _cache_caveat(client, tasks[0][2])
+            if caveat:
+                on_warning("cluster", caveat)
         topic = f"autoscore-{uuid.uuid4().hex}"
         tally = _Tally(len(tasks), len(workers), dashboard_of(client), on_status, on_warning)
         if on_start is not None:
