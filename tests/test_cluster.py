@@ -225,18 +225,42 @@ def autoscore(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[s
                           timeout=timeout)
 
 
+def scratch_in(folder: Path) -> list[str]:
+    return [p.name for p in folder.iterdir() if p.name.startswith("autoscore-")]
+
+
+class DaskCommands:
+    """``dask scheduler`` and ``dask worker`` started as commands, as an operator would."""
+
+    def __init__(self) -> None:
+        self.command = str(Path(sys.executable).with_name("dask"))
+        port = free_port()
+        self.address = f"tcp://127.0.0.1:{port}"
+        self.processes: list[subprocess.Popen[bytes]] = [subprocess.Popen(
+            [self.command, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+
+    def worker(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen([self.command, "worker", self.address, "--no-dashboard", *args],
+                                env={**os.environ, **(env or {})},
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.processes.insert(0, proc)
+        return proc
+
+    def __enter__(self) -> DaskCommands:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for p in self.processes:
+            p.kill()
+            p.wait(timeout=30)
+
+
 def test_batch_on_a_scheduler_and_worker_started_with_the_dask_commands(clips: Path, tmp_path: Path) -> None:
-    dask_cmd = str(Path(sys.executable).with_name("dask"))
-    port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    scheduler = subprocess.Popen([dask_cmd, "scheduler", "--host", "127.0.0.1", "--port", str(port),
-                                  "--no-dashboard"], **quiet)  # type: ignore[call-overload]
-    worker = subprocess.Popen([dask_cmd, "worker", address, "--nworkers", "1", "--nthreads", "2",
-                               "--no-dashboard"], **quiet)  # type: ignore[call-overload]
-    try:
+    with DaskCommands() as dask_:
+        dask_.worker("--nworkers", "1", "--nthreads", "2")
         proc = autoscore("batch", str(clips / "other-4.mp4"), str(clips / "same-a.mp4"), "-o",
-                         str(tmp_path / "out"), "--cluster", address, "--backend", "procedural",
+                         str(tmp_path / "out"), "--cluster", dask_.address, "--backend", "procedural",
                          "--cache-dir", f"file://{tmp_path / 'cache'}", "--json")
         assert proc.returncode == 0, proc.stderr
         report = json.loads(proc.stdout)
@@ -246,14 +270,6 @@ def test_batch_on_a_scheduler_and_worker_started_with_the_dask_commands(clips: P
         assert report["files"][0]["worker"].startswith("tcp://127.0.0.1:")
         for f in report["files"]:
             assert probe(Path(f["output"])).audio is not None
-    finally:
-        for p in (worker, scheduler):
-            p.terminate()
-        for p in (worker, scheduler):
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
 
 
 def test_a_worker_stopped_with_sigterm_mid_file_cleans_up_and_the_file_moves(tmp_path: Path) -> None:
@@ -261,48 +277,39 @@ def test_a_worker_stopped_with_sigterm_mid_file_cleans_up_and_the_file_moves(tmp
     renders: its ffmpegs end, its ``.part`` output and scratch folder go, and the file is
     scored by the other worker."""
     clip = make_media(tmp_path / "long.mp4", seconds=240.0, video="160x90")
-    dask_cmd = str(Path(sys.executable).with_name("dask"))
-    port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
     out = tmp_path / "out"
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    scheduler = subprocess.Popen([dask_cmd, "scheduler", "--host", "127.0.0.1", "--port", str(port),
-                                  "--no-dashboard"], **quiet)  # type: ignore[call-overload]
-    temps, workers = [], []
-    for i in range(2):
-        temp = tmp_path / f"worker{i}-tmp"
-        temp.mkdir()
-        temps.append(temp)
-        workers.append(subprocess.Popen(
-            [dask_cmd, "worker", address, "--nthreads", "1", "--no-dashboard", "--name", f"w{i}"],
-            env={**os.environ, "TMPDIR": str(temp)}, **quiet))  # type: ignore[call-overload]
-    batch = subprocess.Popen([sys.executable, "-m", "autoscore", "batch", str(clip), "-o", str(out),
-                              "--cluster", address, "--backend", "procedural", "--cuts", "off", "--json"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not (out.is_dir() and list(out.glob(".*.part*"))):
-            time.sleep(0.02)
-        assert list(out.glob(".*.part*")), "the render never started"
-        busy = [i for i, t in enumerate(temps) if any(p.name.startswith("autoscore-") for p in t.iterdir())]
-        assert len(busy) == 1
-        with distributed.Client(address, set_as_default=False) as look:
-            temp_of = look.run(os.getenv, "TMPDIR")
-        stopped = next(a for a, t in temp_of.items() if t == str(temps[busy[0]]))
-        workers[busy[0]].send_signal(signal.SIGTERM)
-        workers[busy[0]].wait(timeout=90)
-        assert not [p.name for p in temps[busy[0]].iterdir() if p.name.startswith("autoscore-")]
-        stdout, stderr = batch.communicate(timeout=180)
-        assert batch.returncode == 0, stderr
-        [scored] = json.loads(stdout)["files"]
-        assert scored["status"] == "ok"
-        assert scored["worker"] != stopped  # stopped part way, not allowed to finish
-        assert not list(out.glob(".*.part*"))
-        assert probe(out / "long.scored.mp4").duration == pytest.approx(240.0, abs=0.1)
-    finally:
-        for p in (batch, *workers, scheduler):
-            p.kill()
-            p.wait(timeout=30)
+    temps = [tmp_path / "worker0-tmp", tmp_path / "worker1-tmp"]
+    with DaskCommands() as dask_:
+        workers = []
+        for temp in temps:
+            temp.mkdir()
+            workers.append(dask_.worker("--nthreads", "1", env={"TMPDIR": str(temp)}))
+        batch = subprocess.Popen([sys.executable, "-m", "autoscore", "batch", str(clip), "-o", str(out),
+                                  "--cluster", dask_.address, "--backend", "procedural", "--cuts", "off",
+                                  "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and not (out.is_dir() and list(out.glob(".*.part*"))):
+                time.sleep(0.02)
+            assert list(out.glob(".*.part*")), "the render never started"
+            busy = [i for i, t in enumerate(temps) if scratch_in(t)]
+            assert len(busy) == 1
+            with distributed.Client(dask_.address, set_as_default=False) as look:
+                temp_of = look.run(os.getenv, "TMPDIR")
+            stopped = next(a for a, t in temp_of.items() if t == str(temps[busy[0]]))
+            workers[busy[0]].send_signal(signal.SIGTERM)
+            workers[busy[0]].wait(timeout=90)
+            assert not scratch_in(temps[busy[0]])
+            stdout, stderr = batch.communicate(timeout=180)
+        finally:
+            batch.kill()
+            batch.wait(timeout=30)
+    assert batch.returncode == 0, stderr
+    [scored] = json.loads(stdout)["files"]
+    assert scored["status"] == "ok"
+    assert scored["worker"] != stopped  # stopped part way, not allowed to finish
+    assert not list(out.glob(".*.part*"))
+    assert probe(out / "long.scored.mp4").duration == pytest.approx(240.0, abs=0.1)
 
 
 def test_a_worker_without_autoscore_is_named_and_nothing_is_sent(clips: Path, tmp_path: Path) -> None:
@@ -318,26 +325,15 @@ def test_a_worker_without_autoscore_is_named_and_nothing_is_sent(clips: Path, tm
         "    return _real(name)\n"
         "md.version = version\n"
     )
-    dask_cmd = str(Path(sys.executable).with_name("dask"))
-    port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    scheduler = subprocess.Popen([dask_cmd, "scheduler", "--host", "127.0.0.1", "--port", str(port),
-                                  "--no-dashboard"], **quiet)  # type: ignore[call-overload]
-    worker = subprocess.Popen([dask_cmd, "worker", address, "--nthreads", "1", "--no-dashboard",
-                               "--preload", str(hide)], **quiet)  # type: ignore[call-overload]
-    try:
+    with DaskCommands() as dask_:
+        dask_.worker("--nthreads", "1", "--preload", str(hide))
         proc = autoscore("batch", str(clips / "same-a.mp4"), "-o", str(tmp_path / "out"),
-                         "--cluster", address, "--backend", "procedural")
-        assert proc.returncode == 1
-        [line] = proc.stderr.strip().splitlines()
-        assert "autoscore is not installed on worker(s) tcp://127.0.0.1:" in line
-        assert "pip install 'autoscore[dask]'" in line
-        assert not list((tmp_path / "out").glob("*.mp4"))
-    finally:
-        for p in (worker, scheduler):
-            p.kill()
-            p.wait(timeout=30)
+                         "--cluster", dask_.address, "--backend", "procedural")
+    assert proc.returncode == 1
+    [line] = proc.stderr.strip().splitlines()
+    assert "autoscore is not installed on worker(s) tcp://127.0.0.1:" in line
+    assert "pip install 'autoscore[dask]'" in line
+    assert not list((tmp_path / "out").glob("*.mp4"))
 
 
 def test_an_unreachable_scheduler_is_one_clear_line(clips: Path, tmp_path: Path) -> None:
