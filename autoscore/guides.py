@@ -17,9 +17,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .errors import NotesError, OptionError
+from .media.remote import is_url
 from .models import MediaInfo, Note, PictureCuts
 from .music.beats import TempoFit, fit_tempo
-from .music.cache import is_url
 from .options import ScoreOptions
 from .text.notes import notes_from_chapters, parse_notes
 from .text.presets import Preset

@@ -30,11 +30,11 @@ from typing import Any
 from ..batch import FAILED, SKIPPED, Collect, FileOutcome, Location, already_scored, score_one
 from ..errors import redact
 from ..media import ffmpeg
-from ..media.remote import RemoteFile, as_location
+from ..media.remote import RemoteFile, as_location, is_url
 from ..music.backends import resolve_backend_name
 from ..music.backends.wavespeed.answers import API_KEY_ENV
 from ..music.backends.wavespeed.client import BASE_URL_ENV, DEFAULT_BASE_URL, DEFAULT_CONCURRENCY
-from ..music.cache import CACHE_ENV, is_url
+from ..music.cache import CACHE_ENV
 from ..music.shared import Sharing, sharing
 from ..options import ScoreOptions
 from .account import ClusterAccount

@@ -38,8 +38,9 @@ from typing import Any
 import numpy as np
 import platformdirs
 
-from ..errors import CacheError
+from ..errors import CacheError, OptionError
 from ..media.files import unwritable_reason, write_atomically
+from ..media.remote import filesystem, is_url
 from ..models import Audio
 from .backends.base import ContinuationRequest, GenerationRequest
 from .claims import (
@@ -53,7 +54,7 @@ from .claims import (
     task_of,
 )
 
-__all__ = ["CACHE_ENV", "AudioCache", "Claim", "audio_digest", "default_cache_root", "is_url"]
+__all__ = ["CACHE_ENV", "AudioCache", "Claim", "audio_digest", "default_cache_root"]
 
 log = logging.getLogger(__name__)
 
@@ -92,11 +93,6 @@ def _request_fields(request: GenerationRequest | ContinuationRequest) -> tuple[s
     # 1 and 1.0 are the same guidance; JSON would spell them differently.
     values["guidance"] = float(values["guidance"])
     return kind, values
-
-
-def is_url(location: str | Path) -> bool:
-    """``s3://…``, ``memory://…``: a location for fsspec rather than a local folder."""
-    return isinstance(location, str) and "://" in location and not location.startswith("file://")
 
 
 class AudioCache:
@@ -169,19 +165,9 @@ class AudioCache:
         found here, before any request is paid for."""
         assert self.url is not None
         try:
-            import fsspec
-        except ImportError:
-            raise CacheError(
-                f"--cache-dir {self.url} is a URL, which needs fsspec: pip install 'autoscore[dask]', "
-                "or give a local folder."
-            ) from None
-        try:
-            fs, path = fsspec.core.url_to_fs(self.url)
-        except (ImportError, ValueError) as exc:
-            raise CacheError(
-                f"--cache-dir {self.url} cannot be opened ({_first_line(exc)}): install the package "
-                "fsspec names for that protocol (s3fs for s3://, gcsfs for gs://), or give a local folder."
-            ) from None
+            fs, path = filesystem(self.url)
+        except OptionError as exc:  # no fsspec, or no driver for the protocol
+            raise CacheError(f"--cache-dir: {str(exc).rstrip('.')}, or give a local folder.") from None
         self._fs, self._base = fs, path.rstrip("/")
         probe = f"{self._base}/.probe-{os.getpid()}-{time.monotonic_ns()}"
         try:
