@@ -155,48 +155,12 @@ def make_plan(
     and ``downbeat`` the time of its first downbeat, which each chunk learns on its own clock.
     ``source`` says where the sections came from (notes, chapters, cuts), for the plan's readers.
     """
-    if join not in JOIN_MODES:
-        raise OptionError(f"Unknown join mode {join!r}: use one of {', '.join(JOIN_MODES)}.")
-    if policy not in SECTION_POLICIES:
-        raise OptionError(f"Unknown sections policy {policy!r}: use one of {', '.join(SECTION_POLICIES)}.")
-    if not math.isfinite(duration) or duration <= 0:
-        raise InputError(
-            f"The input lasts {duration!r} s, so there is nothing to score: check that the file "
-            "has a video or audio stream with a duration."
-        )
-    crossfade = float(preset.mix.crossfade)
-    if not MIN_CROSSFADE <= crossfade <= MAX_CROSSFADE:
-        raise OptionError(
-            f"Crossfade {crossfade:g} s is out of range: use {MIN_CROSSFADE:g} to {MAX_CROSSFADE:g} seconds."
-        )
+    crossfade = _checked(duration, preset, join, policy)
     secs = tuple(sections)
-    fallback = _fallback_prompts(preset)
     spans = music_spans(duration, secs)
     tempo = tempo or shared_tempo(preset, prompt)
     warnings: list[str] = []
-    layouts: dict[str, list[Chunk]] = {name: [] for name in _LAYOUTS}
-    carries: dict[str, list[tuple[int, ...]]] = {name: [] for name in _LAYOUTS}
-    for start, end in spans:
-        local = _shift_sections(secs, start, end)
-        units = bar_units(local, tempo, warnings)
-        length = end - start
-        local_cuts = [c - start for c in cuts if start < c < end]
-        shortest = shortest_chunk(length, crossfade)
-        edges = group_edges(units, crossfade)
-        each_seams = seams_onto_cuts(_seams_between(length, edges, crossfade), local_cuts, length, crossfade,
-                                     shortest, pinned=edges)
-        fewest_seams = seams_onto_cuts(plan_seams(length, local, crossfade), local_cuts, length, crossfade,
-                                       shortest, pinned=_boundaries(length, local))
-        shapes = {
-            "each": _crossfade_chunks(length, each_seams, crossfade),
-            "outpaint": _outpaint_chunks(length, group_edges(units, 0.0)),
-            "crossfade": _crossfade_chunks(length, fewest_seams, crossfade),
-            "continued": _outpaint_chunks(length, []),
-        }
-        for name, shape in shapes.items():
-            chunks, carried = _worded(shape, units, local, preset, prompt, fallback)
-            layouts[name] += _placed(chunks, start, first_index=len(layouts[name]))
-            carries[name] += carried
+    layouts, carries = _lay_out(spans, secs, preset, prompt, cuts, tempo, crossfade, warnings)
     firsts = len(spans)
 
     def priced(name: str, layout: str, joins: str) -> PolicyCost:
@@ -248,6 +212,60 @@ def make_plan(
 _LAYOUTS = ("each", "outpaint", "crossfade", "continued")
 """The chunk layouts planned for every span: the ``each`` and ``outpaint`` policies, and the
 fewest requests joined by crossfades or by continuations (``blend`` under either join)."""
+
+
+def _checked(duration: float, preset: Preset, join: str, policy: str) -> float:
+    """The preset's crossfade, once the plan's inputs are known to make sense."""
+    if join not in JOIN_MODES:
+        raise OptionError(f"Unknown join mode {join!r}: use one of {', '.join(JOIN_MODES)}.")
+    if policy not in SECTION_POLICIES:
+        raise OptionError(f"Unknown sections policy {policy!r}: use one of {', '.join(SECTION_POLICIES)}.")
+    if not math.isfinite(duration) or duration <= 0:
+        raise InputError(
+            f"The input lasts {duration!r} s, so there is nothing to score: check that the file "
+            "has a video or audio stream with a duration."
+        )
+    crossfade = float(preset.mix.crossfade)
+    if not MIN_CROSSFADE <= crossfade <= MAX_CROSSFADE:
+        raise OptionError(
+            f"Crossfade {crossfade:g} s is out of range: use {MIN_CROSSFADE:g} to {MAX_CROSSFADE:g} seconds."
+        )
+    return crossfade
+
+
+def _lay_out(spans: Sequence[tuple[float, float]], sections: tuple[Section, ...], preset: Preset,
+             prompt: str | None, cuts: Sequence[float], tempo: float, crossfade: float,
+             warnings: list[str]) -> tuple[dict[str, list[Chunk]], dict[str, list[tuple[int, ...]]]]:
+    """Every layout's chunks across the spans, numbered on, and the sections each carries.
+
+    All four are planned, whichever is chosen, because the plan shows what each policy
+    would cost. Seams free to move go onto ``cuts``; those on section edges stay.
+    """
+    fallback = _fallback_prompts(preset)
+    layouts: dict[str, list[Chunk]] = {name: [] for name in _LAYOUTS}
+    carries: dict[str, list[tuple[int, ...]]] = {name: [] for name in _LAYOUTS}
+    for start, end in spans:
+        local = _shift_sections(sections, start, end)
+        units = bar_units(local, tempo, warnings)
+        length = end - start
+        local_cuts = [c - start for c in cuts if start < c < end]
+        shortest = shortest_chunk(length, crossfade)
+        edges = group_edges(units, crossfade)
+        each_seams = seams_onto_cuts(_seams_between(length, edges, crossfade), local_cuts, length, crossfade,
+                                     shortest, pinned=edges)
+        fewest_seams = seams_onto_cuts(plan_seams(length, local, crossfade), local_cuts, length, crossfade,
+                                       shortest, pinned=_boundaries(length, local))
+        shapes = {
+            "each": _crossfade_chunks(length, each_seams, crossfade),
+            "outpaint": _outpaint_chunks(length, group_edges(units, 0.0)),
+            "crossfade": _crossfade_chunks(length, fewest_seams, crossfade),
+            "continued": _outpaint_chunks(length, []),
+        }
+        for name, shape in shapes.items():
+            chunks, carried = _worded(shape, units, local, preset, prompt, fallback)
+            layouts[name] += _placed(chunks, start, first_index=len(layouts[name]))
+            carries[name] += carried
+    return layouts, carries
 
 
 # --- where music plays ---------------------------------------------------------------
