@@ -336,6 +336,16 @@ def test_a_worker_without_autoscore_is_named_and_nothing_is_sent(clips: Path, tm
     assert not list((tmp_path / "out").glob("*.mp4"))
 
 
+def test_local_cluster_from_the_command_line_says_only_what_matters(clips: Path, tmp_path: Path) -> None:
+    """Dask logs its own life at INFO; the terminal shows the cluster line and the files."""
+    proc = autoscore("batch", str(clips / "other-6.mp4"), "-o", str(tmp_path / "out"), "--cluster", "local:1",
+                     "--backend", "procedural", "--cuts", "off")
+    assert proc.returncode == 0, proc.stderr
+    assert "distributed" not in proc.stderr and "INFO" not in proc.stderr
+    assert proc.stderr.splitlines()[0].startswith("Cluster: 1 worker(s); dashboard http://")
+    assert "other-6.scored.mp4" in proc.stdout
+
+
 def test_an_unreachable_scheduler_is_one_clear_line(clips: Path, tmp_path: Path) -> None:
     proc = autoscore("batch", str(clips / "same-a.mp4"), "-o", str(tmp_path / "out"), "--cluster",
                      f"tcp://127.0.0.1:{free_port()}", "--backend", "procedural", timeout=120)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -51,6 +52,11 @@ def _setup_logging(verbose: bool, debug: bool) -> None:
     logging.getLogger("autoscore").setLevel(level)
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Dask logs its own life (workers joining, leaving, closing) at INFO, and warns of slow event
+    # loops under load; a batch's user needs its errors, the rest with -v or --debug. Dask sets
+    # its loggers' levels from its config when it is imported (late, and in every worker
+    # process), so the level goes into that config's environment variable.
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "info" if debug else "warning" if verbose else "error")
 
 
 # -- the group ------------------------------------------------------------------------
