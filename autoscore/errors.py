@@ -20,7 +20,8 @@ is usually running a batch over hundreds of files and has one line to go on.
     │   ├── RemoteTaskError             the provider ran the task and it failed
     │   └── TransportError              network trouble that outlived the retries
     ├── CacheError                      the cache folder cannot be used
-    └── ClusterError                    the Dask cluster cannot be reached or cannot run autoscore
+    ├── ClusterError                    the Dask cluster cannot be reached or cannot run autoscore
+    └── Stopped                         the process is shutting down (a Dask worker being closed)
 
 Messages must never contain an API key; ``redact`` is applied wherever text from the
 outside world (HTTP bodies, ffmpeg stderr) is folded into a message.
@@ -47,6 +48,7 @@ __all__ = [
     "QuotaError",
     "RateLimitError",
     "RemoteTaskError",
+    "Stopped",
     "TransportError",
     "UsageError",
     "redact",
@@ -99,6 +101,10 @@ class FFmpegError(AutoscoreError):
 
 
 class ClusterError(AutoscoreError):
+    pass
+
+
+class Stopped(AutoscoreError):
     pass
 
 

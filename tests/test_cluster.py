@@ -346,6 +346,35 @@ def test_local_cluster_from_the_command_line_says_only_what_matters(clips: Path,
     assert "other-6.scored.mp4" in proc.stdout
 
 
+def test_ctrl_c_during_generation_leaves_no_scratch_and_the_rerun_collects_the_paid_task(
+        clips: Path, tmp_path: Path) -> None:
+    """Ctrl-C on ``batch --cluster local:1`` while the provider makes a paid task: the worker
+    stops its job (no scratch left), the task's note stays in the cache, and the rerun
+    collects that task instead of buying it again."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    with Emulator(latency=4.0, seed=15, api_key=TEST_KEY) as emu:
+        args = [sys.executable, "-m", "autoscore", "batch", str(clips / "other-5.mp4"),
+                "-o", str(tmp_path / "out"), "--cluster", "local:1", "--backend", "wavespeed",
+                "--api-base", emu.base_url, "--cuts", "off", "--cache-dir", str(tmp_path / "cache")]
+        env = {**os.environ, "TMPDIR": str(temp), "WAVESPEED_API_KEY": TEST_KEY}
+        batch = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while emu.stats["accepted"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        batch.send_signal(signal.SIGINT)
+        _, stderr = batch.communicate(timeout=60)
+        assert batch.returncode == 130
+        assert "Traceback" not in stderr and "ERROR" not in stderr
+        assert not scratch_in(temp)
+        assert len(list((tmp_path / "cache").rglob("*.task"))) == 1
+        rerun = subprocess.run([*args, "--json"], env=env, capture_output=True, text=True, timeout=120)
+        assert rerun.returncode == 0, rerun.stderr
+        [scored] = json.loads(rerun.stdout)["files"]
+        assert scored["status"] == "ok" and scored["resumed"] == 1
+        assert emu.stats["accepted"] == 1
+
+
 def test_an_unreachable_scheduler_is_one_clear_line(clips: Path, tmp_path: Path) -> None:
     proc = autoscore("batch", str(clips / "same-a.mp4"), "-o", str(tmp_path / "out"), "--cluster",
                      f"tcp://127.0.0.1:{free_port()}", "--backend", "procedural", timeout=120)
@@ -370,7 +399,7 @@ def test_cluster_usage_errors(clips: Path, tmp_path: Path, args: list[str], mess
 
 def test_a_cluster_of_threads_in_this_process_leaves_its_ffmpeg_alone(clips: Path, tmp_path: Path) -> None:
     """A notebook's ``Client(processes=False)``: closing it must not stop this process's ffmpegs."""
-    from autoscore.media import ffmpeg
+    from autoscore import shutdown
 
     with distributed.LocalCluster(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=":0",
                                   silence_logs=40) as local, \
@@ -378,7 +407,7 @@ def test_a_cluster_of_threads_in_this_process_leaves_its_ffmpeg_alone(clips: Pat
         result = run_batch([clips / "same-a.mp4"], tmp_path / "out", cluster=threads, backend="procedural",
                            cuts="off")
         assert result.count("ok") == 1
-    assert ffmpeg.stopping() is None
+    assert shutdown.stopping() is None
     assert probe(tmp_path / "out" / "same-a.scored.mp4").audio is not None
 
 

@@ -27,9 +27,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from .. import shutdown
 from ..batch import FAILED, SKIPPED, Collect, FileOutcome, Location, already_scored, score_one
 from ..errors import redact
-from ..media import ffmpeg
 from ..media.remote import RemoteFile, as_location, is_url
 from ..music.backends import resolve_backend_name
 from ..music.backends.wavespeed.answers import API_KEY_ENV
@@ -117,10 +117,10 @@ def score_file(task: FileTask) -> FileOutcome:
         on_warning=lambda _name, message: event("warning", message=message),
         on_chunk=lambda _name, index, state: event("chunk", index=index, state=state),
     )
-    with sharing(Sharing(claims=LockClaims, lease=lease)):
+    with shutdown.working(), sharing(Sharing(claims=LockClaims, lease=lease)):
         outcome = score_one(path, output, task.options, force=task.force, reporter=reporter)
-    if ffmpeg.stopping() is not None:
-        # The worker is closing (``plugin.StopOnClose`` ended the file's ffmpegs, and its cleanup ran):
+    if shutdown.stopping() is not None:
+        # The worker is closing (``plugin.StopOnClose`` stopped the file's work, and its cleanup ran):
         # the file is not failed, it goes to another worker.
         from distributed import Reschedule
 

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import shutdown
 from ..errors import FFmpegError
 from ..models import Audio
 
@@ -114,14 +115,14 @@ def _last_lines(text: str, n: int = 3) -> str:
 
 _LIVE: weakref.WeakSet[subprocess.Popen[bytes]] = weakref.WeakSet()
 _LIVE_LOCK = threading.Lock()
-_STOPPING: list[str] = []
 
 
 def _start(cmd: Sequence[str], what: str, **popen: object) -> subprocess.Popen[bytes]:
-    """Popen, registered in ``_LIVE``; refused once ``stop_all`` has been called."""
+    """Popen, registered in ``_LIVE``; refused once the process is shutting down (``shutdown``)."""
     with _LIVE_LOCK:
-        if _STOPPING:
-            raise FFmpegError(f"Stopped before ffmpeg could {what}: {_STOPPING[0]}.")
+        reason = shutdown.stopping()
+        if reason is not None:
+            raise FFmpegError(f"Stopped before ffmpeg could {what}: {reason}.")
         try:
             proc: subprocess.Popen[bytes] = subprocess.Popen(cmd, **popen)  # type: ignore[call-overload]
         except OSError as exc:
@@ -130,31 +131,23 @@ def _start(cmd: Sequence[str], what: str, **popen: object) -> subprocess.Popen[b
     return proc
 
 
-def stop_all(reason: str) -> None:
-    """Stop every ffmpeg of this process and start no more: the process is being shut down.
-
-    A Ctrl-C reaches the main thread; a Dask worker being closed has its files running in
-    other threads, which nothing interrupts. Ending their ffmpegs makes each job fail at
-    once with ``FFmpegError`` (``reason`` in its message), and the job's own cleanup
-    removes its ``.part`` output and scratch folder on the way out, before the process
-    is killed.
-    """
+def _terminate_all(_reason: str) -> None:
+    """Every ffmpeg of this process ends: its job fails at once with ``FFmpegError``, and
+    its own cleanup removes its ``.part`` output and scratch folder."""
     with _LIVE_LOCK:
-        _STOPPING.append(reason)
         running = list(_LIVE)
     for proc in running:
         with contextlib.suppress(OSError):
             proc.terminate()
 
 
-def stopping() -> str | None:
-    """Why ``stop_all`` was called, or None."""
-    return _STOPPING[0] if _STOPPING else None
+shutdown.register(_terminate_all)
 
 
 def _failed(what: str, err: str) -> FFmpegError:
-    if _STOPPING:
-        return FFmpegError(f"Stopped while ffmpeg tried to {what}: {_STOPPING[0]}.")
+    reason = shutdown.stopping()
+    if reason is not None:
+        return FFmpegError(f"Stopped while ffmpeg tried to {what}: {reason}.")
     return FFmpegError(f"ffmpeg failed to {what}: {_last_lines(err)}")
 
 

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import BackendError, CacheError, RemoteTaskError
+from .. import shutdown
+from ..errors import BackendError, CacheError, RemoteTaskError, Stopped
 from ..models import Audio, Chunk
 from ..text.presets import GenerationSettings
 from .backends.base import Backend, ContinuationRequest, GenerationRequest
@@ -334,14 +335,27 @@ def generate_chunks(
 
     async def run() -> None:
         ctx.disk = asyncio.Semaphore(1)  # bound to this loop
+        loop, main = asyncio.get_running_loop(), asyncio.current_task()
+        assert main is not None
+
+        def stop(_reason: str) -> None:
+            loop.call_soon_threadsafe(main.cancel)
         backend.start_job(len(chunks), timeout)
         for c in chunks:
             ctx.event(c.index, "queued")
         try:
-            await job(chunks, ctx)
+            # A process shutting down cancels the job: paid chunks stay cached or noted.
+            with shutdown.on_stop(stop):
+                await job(chunks, ctx)
         finally:
             await backend.aclose()
             stats.cost = backend.spent
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except asyncio.CancelledError:
+        reason = shutdown.stopping()
+        if reason is None:
+            raise
+        raise Stopped(f"Stopped while making the music: {reason}.") from None
     return stats
