@@ -125,7 +125,14 @@ def expand_inputs(inputs: Iterable[str | Path]) -> tuple[list[Location], list[Fi
     for arg in inputs:
         text = str(arg)
         if remote.is_url(text):
-            named = remote.expand(text, lambda name: _is_media(Path(name)))
+            try:
+                named = remote.expand(text, lambda name: _is_media(Path(name)))
+            except AutoscoreError:
+                raise  # no fsspec, or no driver for the protocol: a usage error for the whole batch
+            except Exception as exc:  # the store's own trouble: credentials, the network
+                missing.append(_failed(RemoteFile(text), f"{text} cannot be listed "
+                                       f"({remote.first_line(exc)}): check the URL and its credentials.", 1))
+                continue
             if not named:
                 missing.append(_failed(RemoteFile(text), f"Nothing to score at {text}: check the URL."))
             found.extend(named)
@@ -143,9 +150,9 @@ def expand_inputs(inputs: Iterable[str | Path]) -> tuple[list[Location], list[Fi
             found.extend(media)
         else:
             missing.append(_failed(path, f"Input {text} does not exist: check the path."))
-    unique: dict[Location, Location] = {}
+    unique: dict[object, Location] = {}
     for p in found:
-        unique.setdefault(p.resolve() if isinstance(p, Path) else p, p)
+        unique.setdefault(p.resolve() if isinstance(p, Path) else p.identity, p)
     return list(unique.values()), missing
 
 
@@ -324,13 +331,13 @@ def _make_folder(folder: Location) -> None:
 
 def _check_names_apart(files: Sequence[Location], folder: Location | None, format: str | None) -> None:
     """Two inputs must not write one output (``a/clip.mp4`` and ``b/clip.mp4`` into one folder)."""
-    seen: dict[Location, Location] = {}
+    seen: dict[object, Location] = {}
     for path in files:
-        out = output_for(path, folder, format)
-        out = out.resolve() if isinstance(out, Path) else out
+        named = output_for(path, folder, format)
+        out = named.resolve() if isinstance(named, Path) else named.identity
         if out in seen:
             raise OptionError(
-                f"{seen[out]} and {path} would both be written to {out}: score them into "
+                f"{seen[out]} and {path} would both be written to {named}: score them into "
                 "separate --out folders."
             )
         seen[out] = path

@@ -348,9 +348,10 @@ def test_local_cluster_from_the_command_line_says_only_what_matters(clips: Path,
 
 def test_ctrl_c_during_generation_leaves_no_scratch_and_the_rerun_collects_the_paid_task(
         clips: Path, tmp_path: Path) -> None:
-    """Ctrl-C on ``batch --cluster local:1`` while the provider makes a paid task: the worker
-    stops its job (no scratch left), the task's note stays in the cache, and the rerun
-    collects that task instead of buying it again."""
+    """Ctrl-C on ``batch --cluster local:1`` while the provider makes a paid task, sent to the
+    whole process group as a terminal does: the worker stops its job (no scratch left, no
+    traceback), the task's note stays in the cache, and the rerun collects that task
+    instead of buying it again."""
     temp = tmp_path / "tmp"
     temp.mkdir()
     with Emulator(latency=4.0, seed=15, api_key=TEST_KEY) as emu:
@@ -358,11 +359,12 @@ def test_ctrl_c_during_generation_leaves_no_scratch_and_the_rerun_collects_the_p
                 "-o", str(tmp_path / "out"), "--cluster", "local:1", "--backend", "wavespeed",
                 "--api-base", emu.base_url, "--cuts", "off", "--cache-dir", str(tmp_path / "cache")]
         env = {**os.environ, "TMPDIR": str(temp), "WAVESPEED_API_KEY": TEST_KEY}
-        batch = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        batch = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 start_new_session=True)
         deadline = time.monotonic() + 60
         while emu.stats["accepted"] < 1 and time.monotonic() < deadline:
             time.sleep(0.05)
-        batch.send_signal(signal.SIGINT)
+        os.killpg(batch.pid, signal.SIGINT)  # as a terminal does: to the whole group, workers included
         _, stderr = batch.communicate(timeout=60)
         assert batch.returncode == 130
         assert "Traceback" not in stderr and "ERROR" not in stderr

@@ -161,7 +161,7 @@ def test_a_late_boundary_does_not_make_a_stub_chunk() -> None:
 
 def test_the_plan_flags_where_the_piece_opens_and_ends_and_the_remote_words_say_it() -> None:
     """Chunks carry flags, not words a backend must parse back; the WaveSpeed client words them."""
-    from autoscore.music.backends.wavespeed.client import in_words
+    from autoscore.music.backends.wavespeed.payload import in_words
 
     p = plan(600, [200, 400])
     first, *middle, last = p.chunks

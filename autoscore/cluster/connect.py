@@ -13,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 import logging
+import os
 import re
+import signal
 from collections.abc import Iterator
 from typing import Any
 
@@ -99,11 +101,30 @@ def _local_cluster(workers: int) -> Iterator[Any]:
     # mix allocates and frees many, and took 1.5x as long on a worker (0.77 s against
     # 0.51 s a clip, benchmarks/bench_cluster.py), so our own workers go without it.
     untrimmed = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
-    with dask.config.set(untrimmed), \
-            LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                         silence_logs=logging.ERROR) as cluster, \
-            Client(cluster, set_as_default=False) as client:
+    quiet = logging.getLevelName(os.environ.get("DASK_LOGGING__DISTRIBUTED", "error").upper())
+    with dask.config.set(untrimmed), _workers_ignore_ctrl_c():
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address=":0",
+                               silence_logs=quiet if isinstance(quiet, int) else logging.ERROR)
+    with cluster, Client(cluster, set_as_default=False) as client:
         yield client
+
+
+@contextlib.contextmanager
+def _workers_ignore_ctrl_c() -> Iterator[None]:
+    """Worker processes started in this block ignore SIGINT (an ignored signal stays ignored
+    in a spawned interpreter). A terminal's Ctrl-C goes to its whole process group: the
+    batch stops them itself, cleanly, and a worker interrupted on its own only prints a
+    traceback. Outside the main thread nothing can be changed, and nothing is."""
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def check_workers(client: Any, expected: str | None = None) -> list[str]:

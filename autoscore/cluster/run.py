@@ -30,6 +30,7 @@ from typing import Any
 from .. import shutdown
 from ..batch import FAILED, SKIPPED, Collect, FileOutcome, Location, already_scored, score_one
 from ..errors import redact
+from ..media import remote
 from ..media.remote import RemoteFile, as_location, is_url
 from ..music.backends import resolve_backend_name
 from ..music.backends.wavespeed.answers import API_KEY_ENV
@@ -82,8 +83,9 @@ def for_workers(opts: ScoreOptions) -> tuple[ScoreOptions, tuple[str, int] | Non
     connection, never into a file or a log).
     """
     backend = resolve_backend_name(opts.backend, opts.api_key)
-    if opts.cache_dir is None and os.environ.get(CACHE_ENV):
-        opts = replace(opts, cache_dir=os.environ[CACHE_ENV])
+    here = os.environ.get(CACHE_ENV, "")
+    if opts.cache_dir is None and (is_url(here) or os.path.isabs(here)):  # a relative one means this machine
+        opts = replace(opts, cache_dir=here)
     if backend != "wavespeed":
         return replace(opts, backend=backend), None
     key = opts.api_key or os.environ.get(API_KEY_ENV, "").strip() or None
@@ -98,7 +100,7 @@ def score_file(task: FileTask) -> FileOutcome:
     from distributed import get_worker
 
     worker = get_worker()
-    path, output = as_location(task.input), as_location(task.output)
+    path, output = _located(task.input), _located(task.output)
 
     def event(kind: str, **fields: Any) -> None:
         worker.log_event(task.topic, {"kind": kind, "file": task.input, **fields})
@@ -145,14 +147,16 @@ def _cache_caveat(client: Any, opts: ScoreOptions) -> str | None:
             "--cache-dir with a shared folder or an s3:// (or other fsspec) URL.")
 
 
+def _located(text: str) -> Location:
+    """The task's path or URL as the batch meant it; a URL's driver is not opened here, so a
+    worker without it fails the file with a reason (``_unreadable``) rather than an error."""
+    return RemoteFile(text) if is_url(text) else as_location(text)
+
+
 def _unreadable(path: Location) -> str | None:
     """Why this worker cannot read ``path`` (what to do included), or None."""
     if isinstance(path, RemoteFile):
-        try:
-            found = path.is_file()
-        except Exception as exc:  # drivers raise their own kinds
-            return f"{exc}; check the URL and this worker's credentials."
-        return None if found else "it does not exist here; check the URL."
+        return remote.unreadable(path)
     if path.is_file() and os.access(path, os.R_OK):
         return None
     return "put the inputs on storage every worker mounts at the same path, and check its permissions."

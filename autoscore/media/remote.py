@@ -21,7 +21,7 @@ from typing import Any
 from ..errors import InputError, OptionError, OutputPathError
 from .files import owner_tag
 
-__all__ = ["RemoteFile", "as_location", "is_url"]
+__all__ = ["RemoteFile", "as_location", "first_line", "is_url", "unreadable"]
 
 
 def is_url(location: str | Path) -> bool:
@@ -66,6 +66,13 @@ class RemoteFile:
     def _fs(self) -> tuple[Any, str]:
         return filesystem(self.url)
 
+    @property
+    def identity(self) -> str:
+        """The same for every spelling of one file (``memory://d/a`` and ``memory:///d/a``)."""
+        fs, path = self._fs()
+        protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+        return f"{protocol}::{path}"
+
     def exists(self) -> bool:
         fs, path = self._fs()
         return bool(fs.exists(path))
@@ -104,25 +111,41 @@ def filesystem(url: str) -> tuple[Any, str]:
     try:
         return fsspec.core.url_to_fs(url)  # type: ignore[no-any-return]
     except (ImportError, ValueError) as exc:
-        lines = str(exc).strip().splitlines()
         raise OptionError(
-            f"{url} cannot be opened ({lines[0] if lines else type(exc).__name__}): install the package "
+            f"{url} cannot be opened ({first_line(exc)}): install the package "
             "fsspec names for that protocol (s3fs for s3://, gcsfs for gs://)."
         ) from None
 
 
+def first_line(exc: BaseException) -> str:
+    """A driver's error as one line of a message: its first line, or its kind when it says nothing."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
 def expand(url: str, wanted: Any) -> list[RemoteFile]:
-    """A remote file, a folder's files that ``wanted(name)`` accepts, or a glob's; [] for nothing."""
+    """A remote file, a folder's files that ``wanted(name)`` accepts, or a glob's; [] for nothing.
+
+    Listings come back as the store's own paths; each becomes a URL again with the part of
+    ``url`` before its path (the protocol, and a host where the protocol has one), and a
+    named file is spelt the same way, so one file named twice is scored once.
+    """
     fs, path = filesystem(url)
-    protocol = url.split("://", 1)[0]
+    text = url.rstrip("/")
+    stem = path.rstrip("/")
+    prefix = text[: len(text) - len(stem.lstrip("/"))] if text.endswith(stem.lstrip("/")) else ""
+    if not prefix:
+        prefix = url.split("://", 1)[0] + "://"
 
     def located(found: str) -> RemoteFile:
-        return RemoteFile(f"{protocol}://{found.lstrip('/')}" if protocol != "memory" else f"memory://{found}")
+        if "://" in found:
+            return RemoteFile(found)
+        return RemoteFile(prefix + found.lstrip("/") if prefix.endswith("/") else prefix + found)
 
     if fs.isdir(path):
         return [located(p) for p in sorted(fs.ls(path, detail=False)) if fs.isfile(p) and wanted(p)]
     if fs.isfile(path):
-        return [RemoteFile(url)]
+        return [located(path)]
     if any(c in path for c in "*?["):
         return [located(p) for p in sorted(fs.glob(path)) if fs.isfile(p) and wanted(p)]
     return []
@@ -133,7 +156,7 @@ def make_folder(folder: RemoteFile) -> None:
     try:
         fs.makedirs(path, exist_ok=True)
     except Exception as exc:  # drivers raise their own kinds
-        raise OutputPathError(f"Cannot create the output folder {folder.url} ({exc}): "
+        raise OutputPathError(f"Cannot create the output folder {folder.url} ({first_line(exc)}): "
                               "choose another.") from None
 
 
@@ -146,8 +169,8 @@ def fetch(remote: RemoteFile, folder: Path) -> Path:
     except FileNotFoundError:
         raise InputError(f"Input {remote.url} does not exist: check the URL.") from None
     except Exception as exc:
-        raise InputError(f"Input {remote.url} cannot be read ({exc}): check the URL and its "
-                         "credentials.") from None
+        raise InputError(f"Input {remote.url} cannot be read ({first_line(exc)}): check the URL and "
+                         "its credentials.") from None
     return local
 
 
@@ -158,11 +181,13 @@ def publish(local: Path, remote: RemoteFile) -> None:
     try:
         fs.put_file(str(local), part)
         fs.mv(part, path)
-    except Exception as exc:
+    except BaseException as exc:  # a Ctrl-C too: nothing sweeps a bucket for orphans later
         with contextlib.suppress(Exception):
             fs.rm_file(part)
-        raise OutputPathError(f"Could not write {remote.url} ({exc}): check the URL and its "
-                              "credentials.") from None
+        if not isinstance(exc, Exception):
+            raise
+        raise OutputPathError(f"Could not write {remote.url} ({first_line(exc)}): check the URL and "
+                              "its credentials.") from None
 
 
 def finished(input: RemoteFile | Path, output: RemoteFile, notes: RemoteFile | Path | None) -> bool:
@@ -197,3 +222,15 @@ def _mtime(path: Path) -> float | None:
         return os.stat(path).st_mtime
     except OSError:
         return None
+
+
+def unreadable(remote: RemoteFile) -> str | None:
+    """Why ``remote`` cannot be read from here (what to do included), or None."""
+    try:
+        fs, path = filesystem(remote.url)
+        info = fs.info(path)
+    except FileNotFoundError:
+        return "it does not exist; check the URL."
+    except Exception as exc:  # a missing driver, credentials, the network
+        return f"{first_line(exc).rstrip('.')}; check the URL and this machine's drivers and credentials."
+    return None if info.get("type") != "directory" else "it is a folder, not a file."

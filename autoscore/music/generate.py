@@ -13,9 +13,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -221,7 +223,7 @@ async def _resume(claim: Claim, request: GenerationRequest | ContinuationRequest
 async def _claim(key: str, index: int, ctx: _Context,
                  hit: Callable[[], Awaitable[Audio | None]]) -> Claim | Audio:
     """The claim on ``key``, or the audio another job made while we waited for its claim."""
-    claim = await asyncio.to_thread(ctx.cache.claim, key)
+    claim = await _claim_once(ctx.cache, key)
     waited = 0.0
     while claim is None:  # someone else is making this very chunk: wait for it
         if ctx.timeout is not None and waited > ctx.timeout:
@@ -236,8 +238,35 @@ async def _claim(key: str, index: int, ctx: _Context,
         found = await hit()
         if found is not None:
             return found
-        claim = await asyncio.to_thread(ctx.cache.claim, key)
+        claim = await _claim_once(ctx.cache, key)
     return claim
+
+
+async def _claim_once(cache: AudioCache, key: str) -> Claim | None:
+    """One try at the claim, in a thread (a cluster's lock is a network call). A job cancelled
+    meanwhile never sees the claim the thread may still win, so the thread hands it back
+    (keeping any task note): left held, it would keep other jobs waiting until it expired."""
+    state: dict[str, Any] = {"abandoned": False, "claim": None}
+    lock = threading.Lock()
+
+    def attempt() -> Claim | None:
+        claim = cache.claim(key)
+        with lock:
+            if claim is not None and state["abandoned"]:
+                claim.release(False)
+                return None
+            state["claim"] = claim
+        return claim
+
+    try:
+        return await asyncio.to_thread(attempt)
+    except asyncio.CancelledError:
+        with lock:
+            state["abandoned"] = True
+            won = state["claim"]
+        if won is not None:
+            won.release(False)
+        raise
 
 
 async def _beat(claim: Claim) -> None:

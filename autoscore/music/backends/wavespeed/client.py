@@ -23,6 +23,7 @@ httpx is the seam: pass ``transport=`` (``httpx.MockTransport`` in tests) or a w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
@@ -56,6 +57,7 @@ from .answers import (
     envelope_data,
 )
 from .collect import at_rate, collect
+from .payload import fields_of
 from .session import NotSent, Session, Timeouts
 from .transfer import upload_source
 
@@ -214,7 +216,7 @@ class WaveSpeedBackend(Session, Backend):
 
     async def generate(self, request: GenerationRequest) -> Audio:
         request.validate()
-        payload = {"duration": request.duration, **_fields(request, opens=request.opens)}
+        payload = {"duration": request.duration, **fields_of(request, opens=request.opens)}
         ref = self._ref(f"generate {request.duration} s of music")
         data = await self._run_task(MUSIC_PATH, payload, ref)
         self.music_requests += 1
@@ -226,7 +228,7 @@ class WaveSpeedBackend(Session, Backend):
         encoded = await asyncio.to_thread(encode_bytes, request.source, "flac")
         source_url = await upload_source(self, encoded, ref)
         payload = {"audio": source_url, "extend_seconds_before": 0,
-                   "extend_seconds_after": request.extend_after, **_fields(request, opens=False)}
+                   "extend_seconds_after": request.extend_after, **fields_of(request, opens=False)}
         data = await self._run_task(OUTPAINT_PATH, payload, ref)
         self.outpaint_requests += 1
         return await self._extended(data, ref, request)
@@ -283,12 +285,14 @@ class WaveSpeedBackend(Session, Backend):
         return audio
 
     async def aclose(self) -> None:
-        if self._client is not None and self._client is not self._given_client:
-            await self._client.aclose()
-        self._client, self._loop = None, None
-        if self._scratch is not None:
-            self._scratch.cleanup()
-            self._scratch = None
+        try:
+            if self._client is not None and self._client is not self._given_client:
+                await self._client.aclose()
+        finally:  # also when cancelled half way: the download folder must not outlive the job
+            self._client, self._loop = None, None
+            if self._scratch is not None:
+                self._scratch.cleanup()
+                self._scratch = None
 
     # -- one task: admit, submit, wait ---------------------------------------------------
 
@@ -340,8 +344,7 @@ class WaveSpeedBackend(Session, Backend):
                 self._check_time_to_start(ref)
                 # A paid request gets its whole timeout even near the deadline: cutting it
                 # short would turn an answer on its way into a task of unknown fate.
-                resp = await self._exchange("POST", self.base_url + path, ref, self._submit_timeout(),
-                                            bounded=False, json=body, headers=self.api_headers())
+                resp = await self._submit(path, body, ref)
             except NotSent as exc:
                 slot.release(succeeded=False)
                 connect_failures += 1
@@ -382,6 +385,23 @@ class WaveSpeedBackend(Session, Backend):
                 return await self._wait(data, ref, slot)
             finally:
                 slot.release(succeeded=False)
+
+    async def _submit(self, path: str, body: dict[str, Any], ref: TaskRef) -> httpx.Response:
+        """The submission POST, carried to its end even when the job is cancelled meanwhile (a
+        process shutting down): the answer may be a task that is paid for, and its id is
+        announced, so that the claim notes it, before the cancellation goes on."""
+        exchange = asyncio.ensure_future(self._exchange(
+            "POST", self.base_url + path, ref, self._submit_timeout(), bounded=False, json=body,
+            headers=self.api_headers()))
+        try:
+            return await asyncio.shield(exchange)
+        except asyncio.CancelledError:
+            with contextlib.suppress(BaseException):
+                resp = await exchange
+                task_id = resp.json().get("data", {}).get("id") if resp.status_code == 200 else None
+                if isinstance(task_id, str) and task_id:
+                    announce_task(task_id)
+            raise
 
     def _submit_timeout(self) -> float:
         if not self.sync_mode:
@@ -459,43 +479,6 @@ class WaveSpeedBackend(Session, Backend):
         if self._scratch is None:
             self._scratch = tempfile.TemporaryDirectory(prefix="autoscore-dl-")
         return Path(self._scratch.name)
-
-ENDING_PROMPT = "with a clear ending"
-NO_ENDING = "ending, fade-out"
-NO_INTRO = "intro"
-
-
-def in_words(prompt: str, negative: str, *, opens: bool | None, ends: bool | None) -> tuple[str, str]:
-    """The prompt and negative prompt that tell Stable Audio where this piece sits in the score.
-
-    The model knows nothing of chunks: a piece that does not open the score must not start
-    with an intro, one that does not end it must not end or fade, and the last one should
-    end clearly; None says nothing. (On the distilled model the negative prompt does little,
-    but costs nothing.)
-    """
-    if ends is True:
-        prompt = f"{prompt.rstrip(' ,.')}, {ENDING_PROMPT}"
-    avoid = [negative] if negative.strip() else []
-    if ends is False:
-        avoid.append(NO_ENDING)
-    if opens is False:
-        avoid.append(NO_INTRO)
-    return prompt, ", ".join(avoid)
-
-
-def _fields(request: GenerationRequest | ContinuationRequest, *, opens: bool | None) -> dict[str, Any]:
-    """The fields music and outpainting share, with the piece's place in the score in words."""
-    prompt, negative = in_words(request.prompt, request.negative_prompt, opens=opens, ends=request.ends)
-    fields: dict[str, Any] = {
-        "prompt": prompt,
-        "num_inference_steps": request.steps,
-        "guidance_scale": float(request.guidance),
-        "output_format": request.output_format,
-    }
-    if negative:
-        fields["negative_prompt"] = negative
-    return fields
-
 
 def _envelope_code(resp: httpx.Response) -> object:
     """The ``code`` inside a 200 answer's JSON (some gateways say 429 there), or None."""
