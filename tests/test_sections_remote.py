@@ -92,8 +92,8 @@ def test_a_failure_halfway_keeps_the_finished_sections_and_a_rerun_pays_for_the_
     assert result["cost"] == pytest.approx(0.0217), "only the missing section was paid for"
 
 
-class _Recorded(WaveSpeedBackend):
-    """The real client, remembering the requests it was handed (what generate made of the plan)."""
+class _Records:
+    """Put before a backend: it remembers the requests it was handed (what generate made of the plan)."""
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -101,11 +101,15 @@ class _Recorded(WaveSpeedBackend):
 
     async def generate(self, request: GenerationRequest) -> Audio:
         self.seen.append(request)
-        return await super().generate(request)
+        return await super().generate(request)  # type: ignore[misc]  # the backend after this mixin
 
     async def outpaint(self, request: ContinuationRequest) -> Audio:
         self.seen.append(request)
-        return await super().outpaint(request)
+        return await super().outpaint(request)  # type: ignore[misc]
+
+
+class _Recorded(_Records, WaveSpeedBackend):
+    """The real client, remembering the requests it was handed."""
 
 
 def test_outpaint_sections_continue_with_their_own_words_and_cues(emulator: Emulator, tmp_path: Path) -> None:
@@ -231,20 +235,8 @@ def test_a_preset_sets_the_policy_and_an_explicit_flag_overrides_it(
     assert code == 2 and "[music] sections is 'many'; use one of auto, each, outpaint, blend" in err
 
 
-class _RecordedComposer(ProceduralBackend):
+class _RecordedComposer(_Records, ProceduralBackend):
     """The embedded composer, remembering the requests it was handed."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.seen: list[GenerationRequest | ContinuationRequest] = []
-
-    async def generate(self, request: GenerationRequest) -> Audio:
-        self.seen.append(request)
-        return await super().generate(request)
-
-    async def outpaint(self, request: ContinuationRequest) -> Audio:
-        self.seen.append(request)
-        return await super().outpaint(request)
 
 
 def test_the_composer_is_handed_the_cues_and_a_moved_note_costs_the_remote_nothing(tmp_path: Path) -> None:

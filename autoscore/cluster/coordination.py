@@ -20,8 +20,8 @@ that task instead of buying it again.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import functools
 import hashlib
 import threading
 import time
@@ -29,6 +29,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from ..music.claims import Claim, TaskNotes
+from ..music.shared import acquired_in_thread
 
 __all__ = ["ClusterLease", "LockClaims", "account_name"]
 
@@ -65,16 +66,15 @@ class ClusterLease:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             step = 1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic()))
-            attempt = _Attempt(self.semaphore, step)
-            try:
-                got = await asyncio.to_thread(attempt.run)
-            except asyncio.CancelledError:
-                attempt.abandon()  # the thread cannot be stopped; a lease it wins goes straight back
-                raise
+            got = await acquired_in_thread(functools.partial(self._try, step),
+                                           lambda _won: self.release(succeeded=False))
             if got:
                 return True
             if deadline is not None and time.monotonic() >= deadline:
                 return False
+
+    def _try(self, timeout: float) -> bool:
+        return bool(self.semaphore.acquire(timeout=timeout))
 
     def release(self, *, succeeded: bool) -> None:
         with contextlib.suppress(Exception):  # an expired lease: the scheduler already took it back
@@ -85,34 +85,6 @@ class ClusterLease:
     def refused(self) -> None:
         self.release(succeeded=False)
         self.tell("refused")
-
-
-class _Attempt:
-    """One bounded wait for a lease in a thread, which hands the lease back if nobody waits for it."""
-
-    def __init__(self, semaphore: Any, timeout: float) -> None:
-        self.semaphore, self.timeout = semaphore, timeout
-        self.lock = threading.Lock()
-        self.abandoned = self.got = False
-
-    def run(self) -> bool:
-        got = bool(self.semaphore.acquire(timeout=self.timeout))
-        with self.lock:
-            if got and self.abandoned:
-                self._give_back()
-                return False
-            self.got = got
-        return got
-
-    def abandon(self) -> None:
-        with self.lock:
-            self.abandoned = True
-            if self.got:
-                self._give_back()
-
-    def _give_back(self) -> None:
-        with contextlib.suppress(Exception):
-            self.semaphore.release()
 
 
 class LockClaims:

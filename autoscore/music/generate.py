@@ -13,11 +13,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -28,6 +26,7 @@ from ..text.presets import GenerationSettings
 from .backends.base import Backend, ContinuationRequest, GenerationRequest
 from .cache import AudioCache
 from .claims import CLAIM_HEARTBEAT, Claim, recording_tasks
+from .shared import acquired_in_thread
 
 log = logging.getLogger(__name__)
 
@@ -243,30 +242,13 @@ async def _claim(key: str, index: int, ctx: _Context,
 
 
 async def _claim_once(cache: AudioCache, key: str) -> Claim | None:
-    """One try at the claim, in a thread (a cluster's lock is a network call). A job cancelled
-    meanwhile never sees the claim the thread may still win, so the thread hands it back
-    (keeping any task note): left held, it would keep other jobs waiting until it expired."""
-    state: dict[str, Any] = {"abandoned": False, "claim": None}
-    lock = threading.Lock()
+    """One try at the claim, in a thread (a cluster's lock is a network call); a claim won
+    for a job cancelled meanwhile is handed back, its task note kept."""
+    def hand_back(claim: Claim | None) -> None:
+        if claim is not None:
+            claim.release(False)
 
-    def attempt() -> Claim | None:
-        claim = cache.claim(key)
-        with lock:
-            if claim is not None and state["abandoned"]:
-                claim.release(False)
-                return None
-            state["claim"] = claim
-        return claim
-
-    try:
-        return await asyncio.to_thread(attempt)
-    except asyncio.CancelledError:
-        with lock:
-            state["abandoned"] = True
-            won = state["claim"]
-        if won is not None:
-            won.release(False)
-        raise
+    return await acquired_in_thread(lambda: cache.claim(key), hand_back)
 
 
 async def _beat(claim: Claim) -> None:

@@ -11,15 +11,18 @@ that build a job's cache and backend read them here.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 from .backends.retry import AccountLease
 from .claims import ClaimBoard, TaskNotes
 
-__all__ = ["Sharing", "current_sharing", "sharing"]
+__all__ = ["Sharing", "acquired_in_thread", "current_sharing", "sharing"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,8 @@ class Sharing:
     lease: AccountLease | None = None
     """A place under the account's limit shared beyond this process; None: this process's gate only."""
 
+
+T = TypeVar("T")
 
 _ALONE = Sharing()
 _CURRENT: contextvars.ContextVar[Sharing | None] = contextvars.ContextVar("autoscore_sharing", default=None)
@@ -47,3 +52,36 @@ def sharing(shared: Sharing) -> Iterator[None]:
         yield
     finally:
         _CURRENT.reset(token)
+
+
+async def acquired_in_thread(acquire: Callable[[], T], give_back: Callable[[T], None]) -> T:
+    """``acquire()`` in a thread (a claim or a place that costs a network call), handing what
+    it wins to ``give_back`` if the caller was cancelled meanwhile.
+
+    The thread cannot be stopped, and a cancelled caller never sees its result: left held,
+    a claim or an account place would keep everyone else waiting until its lease expired.
+    What counts as won is whatever is truthy (a claim, True).
+    """
+    lock = threading.Lock()
+    state = {"abandoned": False, "won": False}
+    won: list[T] = []
+
+    def attempt() -> T:
+        got = acquire()
+        with lock:
+            if got and state["abandoned"]:
+                give_back(got)
+            elif got:
+                state["won"] = True
+                won.append(got)
+        return got
+
+    try:
+        return await asyncio.to_thread(attempt)
+    except asyncio.CancelledError:
+        with lock:
+            state["abandoned"] = True
+            lost = list(won) if state["won"] else []
+        for got in lost:
+            give_back(got)
+        raise
